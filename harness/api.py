@@ -1,0 +1,101 @@
+"""The public functions behind each CLI subcommand; each returns the process exit code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from harness.config import SuiteError, expand, load_suite, parse_only, select
+
+EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _error(message: str, err: TextIO) -> int:
+    print(f"error: {message}", file=err)
+    return EXIT_BAD_INPUT
+
+
+def run(
+    suite_path: str,
+    only: str | None = None,
+    dry_run: bool = False,
+    device: str = "auto",
+    results_dir: str | None = None,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Validate the suite, then run it (or print its matrix with ``dry_run``)."""
+    from harness.runner import read_state, results_root, run_dir_of
+
+    try:
+        suite = load_suite(suite_path)
+        filters = parse_only(only)
+        cells = select(expand(suite), filters)
+    except SuiteError as error:
+        return _error(str(error), err)
+    if not cells:
+        return _error(f"--only {only}: no cell of {suite_path} matches", err)
+    results = results_root(results_dir)
+    if dry_run:
+        print(f"{suite.name} v{suite.version}: {len(cells)} cells, results in {results}", file=out)
+        for cell in cells:
+            state = read_state(run_dir_of(cell, results)).get("status", "new")
+            print(f"  {cell.spec_hash}  {cell.cell_name:<40} {state}", file=out)
+        return EXIT_OK
+
+    from harness.progress import summary_table
+    from harness.runner import run_suite
+
+    try:
+        outcome = run_suite(suite, results, device=device, only=filters, stream=err)
+    except RuntimeError as error:  # e.g. --device cuda without CUDA
+        return _error(str(error), err)
+    print(summary_table(outcome.results), file=out)
+    return EXIT_OK if outcome.ok else EXIT_CELLS_FAILED
+
+
+def validate(suite_path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Check a suite without running anything; print its size when valid."""
+    try:
+        suite = load_suite(suite_path)
+        cells = expand(suite)
+    except SuiteError as error:
+        return _error(str(error), err)
+    print(
+        f"{suite_path}: valid: suite '{suite.name}' v{suite.version}, {len(suite.variants)} "
+        f"variants × {len(suite.datasets)} datasets × {len(suite.seeds)} seeds = {len(cells)} cells",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def list_entries(kind: str, suites_dir: str = "suites", out: TextIO = sys.stdout) -> int:
+    """Print the registered variants, datasets or metrics, or the suites in a folder."""
+    if kind == "suites":
+        import tomllib
+
+        paths = sorted(Path(suites_dir).glob("*.toml"))
+        if not paths:
+            print(f"no suites in {suites_dir}/", file=out)
+        for path in paths:
+            try:
+                description = tomllib.loads(path.read_text()).get("description", "")
+            except tomllib.TOMLDecodeError:
+                description = "(invalid TOML)"
+            print(f"{str(path):<32} {description}", file=out)
+        return EXIT_OK
+    from harness.data import DATASETS
+    from harness.evaluate import METRICS
+    from harness.variants import PRESETS
+
+    registry = {"variants": PRESETS, "datasets": DATASETS, "metrics": METRICS}[kind]
+    for entry in registry:
+        extra = ""
+        if kind == "metrics":
+            direction = "higher is better" if entry.meta["higher_is_better"] else "lower is better"
+            extra = f"[{direction}; {'/'.join(entry.meta['kinds'])}] "
+        elif kind == "datasets":
+            extra = f"[{entry.meta['kind']}] "
+        print(f"{entry.name:<22} {extra}{entry.doc}", file=out)
+    return EXIT_OK

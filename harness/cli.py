@@ -1,0 +1,46 @@
+"""Command-line interface: argument parsing only; each subcommand calls one public function."""
+
+from __future__ import annotations
+
+import argparse
+
+LIST_KINDS = ("variants", "datasets", "metrics", "suites")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ganbench", description="Train, score and track GAN variants declared in suite files."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run every cell of a suite (skips finished, resumes interrupted)"
+    )
+    run.add_argument("suite", help="path to a suite TOML file")
+    run.add_argument("--only", metavar="FILTER", help="e.g. variant=dcgan,dataset=digits,seed=0")
+    run.add_argument("--dry-run", action="store_true", help="print the expanded matrix and exit")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run.add_argument(
+        "--results-dir",
+        metavar="DIR",
+        help="results root (default: $GANBENCH_RESULTS or ./results)",
+    )
+
+    validate = commands.add_parser("validate", help="check a suite file without running it")
+    validate.add_argument("suite")
+
+    ls = commands.add_parser("ls", help="list registered variants, datasets, metrics, or suites")
+    ls.add_argument("kind", choices=LIST_KINDS)
+    ls.add_argument("--dir", default="suites", help="folder of suites for 'ls suites'")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from harness import api
+
+    if args.command == "run":
+        return api.run(args.suite, args.only, args.dry_run, args.device, args.results_dir)
+    if args.command == "validate":
+        return api.validate(args.suite)
+    return api.list_entries(args.kind, args.dir)

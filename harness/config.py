@@ -1,0 +1,481 @@
+"""Suite TOML → typed, frozen specs; matrix expansion; spec hashing.
+
+Every error is turned into one line that names the file, the key, what is allowed and, for
+names, the closest registered one. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harness.registry import Registry, did_you_mean
+
+# Bump when the meaning of a resolved spec changes, so old results are not reused.
+SPEC_PROTOCOL = 1
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot be used; ``str()`` is the one-line message for the user."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_name(registry: Registry, name: str | None) -> str | None:
+    if name is not None:
+        registry.entry(name)  # raises UnknownNameError, a ValueError, with did-you-mean
+    return name
+
+
+# ---------------------------------------------------------------------------------------
+# The axes of a variant.
+
+
+class OptimizerSpec(Strict):
+    name: Literal["adam", "rmsprop", "sgd"] = "adam"
+    lr: float = Field(2e-4, gt=0)
+    betas: tuple[float, float] = (0.5, 0.999)
+    momentum: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class OptimizerOverride(Strict):
+    name: Literal["adam", "rmsprop", "sgd"] | None = None
+    lr: float | None = Field(None, gt=0)
+    betas: tuple[float, float] | None = None
+    momentum: float | None = Field(None, ge=0)
+    weight_decay: float | None = Field(None, ge=0)
+
+
+class VariantSpec(Strict):
+    """A fully resolved variant: one value on every axis."""
+
+    preset: str
+    architecture: str = "mlp"
+    loss: str = "nonsaturating"
+    penalty: str = "none"
+    penalty_weight: float = Field(10.0, ge=0)
+    clip_value: float = Field(0.01, gt=0)
+    normalization: str = "none"
+    conditional: bool = False
+    g_opt: OptimizerSpec = OptimizerSpec()
+    d_opt: OptimizerSpec = OptimizerSpec()
+    d_steps: int = Field(1, ge=1)
+    ema: float = Field(0.0, ge=0, lt=1, description="G EMA decay; 0 turns EMA off")
+    batch_size: int = Field(64, ge=1)
+    latent_dim: int = Field(64, ge=1)
+    width: int = Field(128, ge=1, description="hidden units (MLP) or base channels (conv)")
+    depth: int = Field(3, ge=1, description="hidden layers of the MLP")
+
+
+class VariantEntry(Strict):
+    """A variant as written in a suite: a preset plus optional overrides of any axis."""
+
+    preset: str
+    name: str | None = Field(None, min_length=1)
+    architecture: str | None = None
+    loss: str | None = None
+    penalty: str | None = None
+    penalty_weight: float | None = Field(None, ge=0)
+    clip_value: float | None = Field(None, gt=0)
+    normalization: str | None = None
+    conditional: bool | None = None
+    g_opt: OptimizerOverride | None = None
+    d_opt: OptimizerOverride | None = None
+    d_steps: int | None = Field(None, ge=1)
+    ema: float | None = Field(None, ge=0, lt=1)
+    batch_size: int | None = Field(None, ge=1)
+    latent_dim: int | None = Field(None, ge=1)
+    width: int | None = Field(None, ge=1)
+    depth: int | None = Field(None, ge=1)
+
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, value: str) -> str:
+        from harness.variants import PRESETS
+
+        return _check_name(PRESETS, value)
+
+    @field_validator("architecture", "loss", "penalty", "normalization")
+    @classmethod
+    def _axis(cls, value: str | None, info) -> str | None:
+        import harness.variants as variants
+
+        registry = {
+            "architecture": variants.ARCHITECTURES,
+            "loss": variants.LOSSES,
+            "penalty": variants.PENALTIES,
+            "normalization": variants.NORMALIZATIONS,
+        }[info.field_name]
+        return _check_name(registry, value)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.preset
+
+    def resolve(self, kind: str) -> VariantSpec:
+        """The preset's axes for this dataset kind, with this entry's overrides on top."""
+        from harness.variants import ARCHITECTURES, PRESETS
+
+        values: dict[str, Any] = {"preset": self.preset, **PRESETS.get(self.preset)(kind)}
+        for key, value in self.model_dump(exclude={"preset", "name"}, exclude_none=True).items():
+            if isinstance(value, dict):
+                value = {**values.get(key, {}), **value}
+            values[key] = value
+        spec = VariantSpec(**values)
+        if kind not in ARCHITECTURES.meta(spec.architecture)["kinds"]:
+            raise ValueError(
+                f"architecture '{spec.architecture}' does not fit {kind} datasets; allowed: "
+                + ", ".join(
+                    n for n in ARCHITECTURES.names() if kind in ARCHITECTURES.meta(n)["kinds"]
+                )
+            )
+        return spec
+
+
+# ---------------------------------------------------------------------------------------
+# The suite file.
+
+
+class DatasetEntry(Strict):
+    name: str
+    label: str | None = Field(None, min_length=1, description="display name; defaults to name")
+    params: dict[str, Any] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        from harness.data import DATASETS
+
+        return _check_name(DATASETS, value)
+
+    @model_validator(mode="after")
+    def _params(self) -> DatasetEntry:
+        self.resolved_params()
+        return self
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
+
+    @property
+    def kind(self) -> str:
+        from harness.data import DATASETS
+
+        return DATASETS.meta(self.name)["kind"]
+
+    def resolved_params(self) -> dict[str, Any]:
+        """The dataset's parameters with defaults filled in, validated by its own model."""
+        from harness.data import DATASETS
+
+        model = DATASETS.meta(self.name)["params"]
+        try:
+            return model(**self.params).model_dump()
+        except ValidationError as error:
+            detail = error.errors()[0]
+            key = ".".join(str(p) for p in detail["loc"])
+            if detail["type"] == "extra_forbidden":
+                allowed = list(model.model_fields)
+                raise ValueError(
+                    f"params.{key}: unknown parameter of dataset '{self.name}'; allowed: "
+                    f"{', '.join(allowed)}{did_you_mean(key, allowed)}"
+                ) from None
+            raise ValueError(f"params.{key}: {detail['msg']}") from None
+
+
+class BudgetSpec(Strict):
+    kimg: float | None = Field(None, gt=0, description="thousands of real images shown to D")
+    g_steps: int | None = Field(None, gt=0, description="generator steps")
+    ticks: int = Field(10, ge=1, description="stats, samples and a checkpoint every tick")
+    max_minutes: float | None = Field(None, gt=0, description="wall-clock cap per cell")
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> BudgetSpec:
+        if (self.kimg is None) == (self.g_steps is None):
+            raise ValueError("give exactly one of kimg or g_steps")
+        return self
+
+
+DEFAULT_METRICS = ("modes_covered", "high_quality_fraction", "reverse_kl")
+
+
+class EvaluationSpec(Strict):
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    num_samples: int = Field(2500, ge=1)
+    every_ticks: int = Field(1, ge=1, description="evaluate every N ticks and at the end")
+    seed: int = Field(2014, description="seed of the suite-wide latent bank")
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from harness.evaluate import METRICS
+
+        for name in value:
+            _check_name(METRICS, name)
+        return value
+
+
+class TrackingSpec(Strict):
+    experiment: str | None = Field(None, min_length=1)
+
+
+class SuiteSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str = "1"
+    description: str = ""
+    datasets: list[DatasetEntry] = Field(min_length=1)
+    variants: list[VariantEntry] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+    budget: BudgetSpec
+    evaluation: EvaluationSpec = EvaluationSpec()
+    tracking: TrackingSpec = TrackingSpec()
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("seeds must be distinct")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> SuiteSpec:
+        from harness.evaluate import METRICS
+
+        for field_name, entries in (("variants", self.variants), ("datasets", self.datasets)):
+            names = [e.display_name for e in entries]
+            for name in names:
+                if names.count(name) > 1:
+                    raise ValueError(
+                        f"{field_name}: two entries are called '{name}'; give one a name/label"
+                    )
+        kinds = {d.kind for d in self.datasets}
+        for metric in self.evaluation.metrics:
+            if not kinds & set(METRICS.meta(metric)["kinds"]):
+                raise ValueError(
+                    f"evaluation.metrics: '{metric}' applies to "
+                    f"{'/'.join(METRICS.meta(metric)['kinds'])} datasets and the suite has none"
+                )
+        for index, variant in enumerate(self.variants):
+            for kind in sorted(kinds):
+                try:
+                    variant.resolve(kind)
+                except (ValueError, ValidationError) as error:
+                    raise ValueError(f"variants[{index}]: {_first_message(error)}") from None
+        return self
+
+    @property
+    def experiment(self) -> str:
+        return self.tracking.experiment or f"ganbench/{self.name}"
+
+
+# ---------------------------------------------------------------------------------------
+# Loading and error messages.
+
+
+def _first_message(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        detail = error.errors()[0]
+        key = ".".join(str(p) for p in detail["loc"])
+        return f"{key}: {detail['msg']}" if key else detail["msg"]
+    return str(error)
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model class that holds the last key of a pydantic error location."""
+    model: Any = SuiteSpec
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = None
+        for candidate in (field.annotation, *typing.get_args(field.annotation)):
+            for inner in (candidate, *typing.get_args(candidate)):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    model = inner
+    return model
+
+
+def _format_loc(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line for the first problem pydantic found."""
+    detail = error.errors()[0]
+    loc = tuple(p for p in detail["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    key = _format_loc(loc) or "(top level)"
+    if detail["type"] == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        allowed = list(parent.model_fields) if parent else []
+        return (
+            f"{key}: unknown key; allowed: {', '.join(allowed)}"
+            f"{did_you_mean(str(loc[-1]), allowed)}"
+        )
+    message = detail["msg"].removeprefix("Value error, ")
+    if detail["type"] == "missing":
+        return f"{key}: required key is missing"
+    if detail["type"] not in ("value_error", "assertion_error") and "input" in detail:
+        message += f" (got {detail['input']!r})"
+    return f"{key}: {message}"
+
+
+def load_suite(path: str | Path) -> SuiteSpec:
+    """Read and validate a suite file; raises ``SuiteError`` with a one-line message."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SuiteError(f"{path}: no such suite file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SuiteError(f"{path}: invalid TOML: {error}") from None
+    try:
+        return SuiteSpec(**raw)
+    except ValidationError as error:
+        raise SuiteError(f"{path}: {format_validation_error(error)}") from None
+    except TypeError as error:
+        raise SuiteError(f"{path}: {error}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Expansion into cells.
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the matrix: a variant on a dataset under a seed, fully resolved."""
+
+    suite: str
+    suite_version: str
+    experiment: str
+    dataset_label: str
+    dataset: str
+    dataset_params: dict
+    dataset_kind: str
+    variant_name: str
+    variant: VariantSpec
+    seed: int
+    budget: BudgetSpec
+    evaluation: EvaluationSpec
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the cell's results; what the hash covers."""
+        return {
+            "protocol": SPEC_PROTOCOL,
+            "dataset": {"name": self.dataset, "params": self.dataset_params},
+            "variant": self.variant.model_dump(mode="json"),
+            "seed": self.seed,
+            "budget": self.budget.model_dump(mode="json", exclude={"max_minutes"}),
+            "evaluation": self.evaluation.model_dump(mode="json"),
+        }
+
+    @property
+    def spec_hash(self) -> str:
+        canonical = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @property
+    def cell_name(self) -> str:
+        return f"{self.variant_name}/{self.dataset_label}/seed={self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec as plain JSON-able data (params and artifact in MLflow)."""
+        return {
+            "suite": self.suite,
+            "suite_version": self.suite_version,
+            "variant_name": self.variant_name,
+            "dataset_label": self.dataset_label,
+            "dataset_kind": self.dataset_kind,
+            **self.identity(),
+            "budget": self.budget.model_dump(mode="json"),
+            "spec_hash": self.spec_hash,
+        }
+
+
+def expand(suite: SuiteSpec) -> list[RunSpec]:
+    """The variant × dataset × seed matrix, in a stable order."""
+    from harness.evaluate import METRICS
+
+    cells = []
+    for dataset in suite.datasets:
+        kind = dataset.kind
+        metrics = tuple(m for m in suite.evaluation.metrics if kind in METRICS.meta(m)["kinds"])
+        evaluation = suite.evaluation.model_copy(update={"metrics": metrics})
+        params = dataset.resolved_params()
+        for variant in suite.variants:
+            resolved = variant.resolve(kind)
+            for seed in suite.seeds:
+                cells.append(
+                    RunSpec(
+                        suite.name,
+                        suite.version,
+                        suite.experiment,
+                        dataset.display_name,
+                        dataset.name,
+                        params,
+                        kind,
+                        variant.display_name,
+                        resolved,
+                        seed,
+                        suite.budget,
+                        evaluation,
+                    )
+                )
+    return cells
+
+
+def parse_only(text: str | None) -> dict[str, str]:
+    """Parse ``--only variant=X,dataset=Y,seed=Z`` into a filter dict."""
+    if not text:
+        return {}
+    allowed = ("variant", "dataset", "seed")
+    filters = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in allowed:
+            raise SuiteError(
+                f"--only: '{item}' is not key=value with key in {', '.join(allowed)}"
+                + did_you_mean(key, allowed)
+            )
+        filters.setdefault(key, set()).add(value.strip())
+    return filters
+
+
+def select(cells: list[RunSpec], filters: dict) -> list[RunSpec]:
+    """The cells that match every filter (a variant matches by display name or preset)."""
+
+    def keep(cell: RunSpec) -> bool:
+        checks = {
+            "variant": {cell.variant_name, cell.variant.preset},
+            "dataset": {cell.dataset_label, cell.dataset},
+            "seed": {str(cell.seed)},
+        }
+        return all(checks[key] & values for key, values in filters.items())
+
+    return [cell for cell in cells if keep(cell)]

@@ -1,0 +1,155 @@
+"""Datasets, registered by name with a strict parameter model and a lazily imported loader.
+
+A loader takes its validated parameters and returns a ``LoadedData``: train and test tensors
+held in memory (images in [-1, 1], NCHW; points as N×2), integer labels, and a ``DatasetInfo``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.registry import Registry
+
+DATASETS = Registry("dataset")
+RESOLUTIONS = (8, 16, 28, 32, 64)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the rest of the harness needs to know about a dataset."""
+
+    name: str
+    kind: Literal["points", "images"]
+    shape: tuple[int, ...]
+    num_classes: int
+    mode_centres: tuple[tuple[float, float], ...] = ()
+    mode_std: float = 0.0
+
+
+@dataclass
+class LoadedData:
+    train_x: Any
+    train_y: Any
+    test_x: Any
+    test_y: Any
+    info: DatasetInfo
+    extra: dict = field(default_factory=dict)
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RingParams(Params):
+    radius: float = Field(2.0, gt=0)
+    std: float = Field(0.02, gt=0)
+    size: int = Field(20_000, gt=0, description="training points")
+    test_size: int = Field(2_500, gt=0)
+    seed: int = Field(0, description="seed of the data itself, shared by every cell")
+
+
+class GridParams(Params):
+    std: float = Field(0.05, gt=0)
+    size: int = Field(20_000, gt=0)
+    test_size: int = Field(2_500, gt=0)
+    seed: int = 0
+
+
+class DigitsParams(Params):
+    resolution: Literal[8, 16, 28, 32, 64] = 8
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    split_seed: int = 0
+
+
+class StackedDigitsParams(Params):
+    resolution: Literal[8, 16, 28, 32, 64] = 8
+    size: int = Field(10_000, gt=0)
+    test_size: int = Field(2_000, gt=0)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+
+
+class TorchvisionParams(Params):
+    root: str = Field("~/.cache/ganbench/datasets", description="local dataset root")
+    download: bool = Field(False, description="download when missing (needs network)")
+    resolution: Literal[8, 16, 28, 32, 64] | None = None
+    limit: int | None = Field(None, gt=0, description="use only the first N training images")
+
+
+class ImageFolderParams(Params):
+    root: str
+    resolution: Literal[8, 16, 28, 32, 64] = 32
+    channels: Literal[1, 3] = 3
+    test_fraction: float = Field(0.1, ge=0, lt=1)
+    split_seed: int = 0
+
+
+def register_dataset(name: str, target: str, params: type[Params], kind: str, doc: str) -> None:
+    DATASETS.register(name, target, doc=doc, params=params, kind=kind)
+
+
+register_dataset(
+    "ring8",
+    "harness.data.synthetic:ring8",
+    RingParams,
+    "points",
+    "8 Gaussians on a circle at angles 2πk/8 (VEEGAN/PacGAN protocol).",
+)
+register_dataset(
+    "grid25",
+    "harness.data.synthetic:grid25",
+    GridParams,
+    "points",
+    "25 Gaussians on a 5×5 grid at {-4,-2,0,2,4}², std 0.05.",
+)
+register_dataset(
+    "digits",
+    "harness.data.digits:digits",
+    DigitsParams,
+    "images",
+    "scikit-learn's 1,797 8×8 handwritten digits, with labels; optionally resized.",
+)
+register_dataset(
+    "stacked_digits",
+    "harness.data.digits:stacked_digits",
+    StackedDigitsParams,
+    "images",
+    "Three random digits as RGB channels: 1,000 modes, label = the triple.",
+)
+register_dataset(
+    "mnist",
+    "harness.data.torchvision_sets:mnist",
+    TorchvisionParams,
+    "images",
+    "MNIST through torchvision from a local root.",
+)
+register_dataset(
+    "fashion_mnist",
+    "harness.data.torchvision_sets:fashion_mnist",
+    TorchvisionParams,
+    "images",
+    "Fashion-MNIST through torchvision from a local root.",
+)
+register_dataset(
+    "cifar10",
+    "harness.data.torchvision_sets:cifar10",
+    TorchvisionParams,
+    "images",
+    "CIFAR-10 through torchvision from a local root.",
+)
+register_dataset(
+    "image_folder",
+    "harness.data.folders:image_folder",
+    ImageFolderParams,
+    "images",
+    "A user's own images: root/<class>/<image> (torchvision ImageFolder).",
+)
+
+
+def load_dataset(name: str, params: dict) -> LoadedData:
+    """Load a registered dataset with validated parameters."""
+    entry = DATASETS.entry(name)
+    return entry.load()(entry.meta["params"](**params))

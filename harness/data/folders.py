@@ -1,0 +1,39 @@
+"""A user's own images, laid out as root/<class>/<image>, through torchvision's ImageFolder."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from harness.data import DatasetInfo, ImageFolderParams, LoadedData
+from harness.data.transforms import resize, split, to_unit_range
+
+
+def image_folder(params: ImageFolderParams) -> LoadedData:
+    """Load every image, resize it to the resolution, and split deterministically."""
+    import numpy as np
+    from torchvision.datasets import ImageFolder
+
+    root = os.path.expanduser(params.root)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"image_folder root {root} does not exist")
+    mode = "L" if params.channels == 1 else "RGB"
+    folder = ImageFolder(root, loader=lambda path: _open(path, mode))
+    images, labels = [], []
+    for image, label in folder:
+        array = torch.as_tensor(np.asarray(image, dtype=np.uint8))
+        array = array.unsqueeze(0) if array.dim() == 2 else array.permute(2, 0, 1)
+        images.append(resize(to_unit_range(array.unsqueeze(0), 255.0), params.resolution))
+        labels.append(label)
+    x, y = torch.cat(images), torch.tensor(labels, dtype=torch.long)
+    train, test = split(len(x), params.test_fraction, params.split_seed)
+    info = DatasetInfo("image_folder", "images", tuple(x.shape[1:]), len(folder.classes))
+    return LoadedData(x[train], y[train], x[test], y[test], info)
+
+
+def _open(path: str, mode: str):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert(mode)

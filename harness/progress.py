@@ -1,0 +1,148 @@
+"""Progress output for long work: tqdm bars on a terminal, plain lines otherwise; and the
+summary table printed at the end of a suite."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+HEADLINE_STATS = ("loss_d", "loss_g")
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _tick_line(record: dict) -> str:
+    skip = {"tick", "images_seen", "g_steps", "d_steps", "wall_seconds", "d_real", "d_fake"}
+    parts = [f"{key}={_fmt(value)}" for key, value in record.items() if key not in skip]
+    return " ".join(parts)
+
+
+class PlainProgress:
+    """One line per cell start, tick and end; for logs, CI and pipes."""
+
+    def __init__(self, total_cells: int, stream: TextIO | None = None) -> None:
+        self.total, self.stream, self.index = total_cells, stream or sys.stderr, 0
+        self.cell = None
+
+    def _print(self, text: str) -> None:
+        print(f"[{self.index}/{self.total}] {text}", file=self.stream, flush=True)
+
+    def cell_started(self, cell, total_iterations: int, start_iteration: int) -> None:
+        self.index += 1
+        self.cell = cell
+        resumed = f", resuming at iteration {start_iteration}" if start_iteration else ""
+        self._print(f"{cell.cell_name} [{cell.spec_hash}] {total_iterations} iterations{resumed}")
+
+    def step(self, iteration: int) -> None:
+        pass
+
+    def tick(self, record: dict) -> None:
+        self._print(f"  tick {record['tick']}: {_tick_line(record)}")
+
+    def cell_finished(self, result) -> None:
+        if result.skipped:
+            self.index += 1
+            self._print(f"{result.cell.cell_name}: already {result.status}, skipped")
+            return
+        wall = result.record.get("wall_seconds")
+        took = f" in {wall:.1f} s" if wall is not None else ""
+        reason = f" ({result.reason})" if result.reason else ""
+        self._print(f"{result.cell.cell_name}: {result.status}{took}{reason}")
+
+    def close(self) -> None:
+        pass
+
+
+class BarProgress(PlainProgress):
+    """An overall bar over cells and a bar over the current cell's iterations."""
+
+    def __init__(self, total_cells: int, stream: TextIO | None = None) -> None:
+        from tqdm import tqdm
+
+        super().__init__(total_cells, stream)
+        self._tqdm = tqdm
+        self.overall = tqdm(
+            total=total_cells, desc="suite", unit="cell", position=0, file=self.stream
+        )
+        self.bar = None
+
+    def _print(self, text: str) -> None:
+        self._tqdm.write(f"[{self.index}/{self.total}] {text}", file=self.stream)
+
+    def cell_started(self, cell, total_iterations: int, start_iteration: int) -> None:
+        super().cell_started(cell, total_iterations, start_iteration)
+        self.bar = self._tqdm(
+            total=total_iterations,
+            initial=start_iteration,
+            desc=cell.cell_name,
+            unit="it",
+            position=1,
+            leave=False,
+            file=self.stream,
+        )
+        self._last = start_iteration
+
+    def step(self, iteration: int) -> None:
+        self.bar.update(iteration - self._last)
+        self._last = iteration
+
+    def tick(self, record: dict) -> None:
+        self.bar.set_postfix({k: _fmt(record[k]) for k in HEADLINE_STATS if k in record})
+
+    def cell_finished(self, result) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        super().cell_finished(result)
+        self.overall.update(1)
+
+    def close(self) -> None:
+        self.overall.close()
+
+
+def make_progress(total_cells: int, stream: TextIO | None = None) -> PlainProgress:
+    stream = stream or sys.stderr
+    isatty = getattr(stream, "isatty", lambda: False)()
+    return BarProgress(total_cells, stream) if isatty else PlainProgress(total_cells, stream)
+
+
+def summary_table(results, metrics: tuple[str, ...] = ()) -> str:
+    """A fixed-width table of every cell: status, wall time, images seen, main metrics."""
+    if not metrics:
+        seen: list[str] = []
+        for result in results:
+            for name in result.cell.evaluation.metrics:
+                if name not in seen:
+                    seen.append(name)
+        metrics = tuple(seen)
+    header = ["variant", "dataset", "seed", "status", "wall_s", "kimg", *HEADLINE_STATS, *metrics]
+    rows = []
+    for r in results:
+        record = r.record
+        status = (
+            r.status + (" (skipped)" if r.skipped else "") + (" (resumed)" if r.resumed else "")
+        )
+        rows.append(
+            [
+                r.cell.variant_name,
+                r.cell.dataset_label,
+                str(r.cell.seed),
+                status,
+                _fmt(round(record["wall_seconds"], 1)) if "wall_seconds" in record else "-",
+                _fmt(record["kimg"]) if "kimg" in record else "-",
+                *[_fmt(record[k]) if k in record else "-" for k in (*HEADLINE_STATS, *metrics)],
+            ]
+        )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    failures = [r for r in results if r.reason]
+    lines += [f"{r.cell.cell_name}: {r.status}: {r.reason}" for r in failures]
+    return "\n".join(lines)

@@ -1,0 +1,277 @@
+"""run_one(RunSpec) and run_suite(SuiteSpec): skip, resume, statuses, tracking.
+
+A cell's local run directory (``<results>/runs/<suite>/<spec hash>/``) holds its resolved
+spec, its state (status, MLflow run id) and its latest checkpoint. Re-running a suite skips
+cells that ended ``completed`` or ``diverged`` and resumes the others from their checkpoint,
+continuing the same MLflow run so nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.config import RunSpec, SuiteSpec, expand, select
+
+FINAL_STATUSES = ("completed", "diverged")  # cells in these states are not run again
+
+
+@dataclass
+class CellResult:
+    cell: RunSpec
+    status: str
+    reason: str = ""
+    record: dict = field(default_factory=dict)
+    run_id: str | None = None
+    skipped: bool = False
+    resumed: bool = False
+
+
+def results_root(explicit: str | os.PathLike | None = None) -> Path:
+    """``--results-dir``, else ``GANBENCH_RESULTS``, else ``./results``."""
+    return Path(explicit or os.environ.get("GANBENCH_RESULTS") or "results")
+
+
+def run_dir_of(cell: RunSpec, results: Path) -> Path:
+    return Path(results) / "runs" / cell.suite / cell.spec_hash
+
+
+def read_state(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "state.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write atomically so a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def resolve_device(name: str = "auto"):
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment_tags(device) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    tags = {"git_commit": git_commit(), "device": str(device), "python": platform.python_version()}
+    for package in ("ganbench", "torch", "torchvision", "torch-fidelity", "mlflow", "optuna"):
+        try:
+            tags[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            tags[f"version.{package}"] = "not installed"
+    return tags
+
+
+class _CellSink:
+    """Receives the loop's reports: MLflow logging per tick and progress output."""
+
+    def __init__(self, tracker, run_id: str, progress) -> None:
+        self.tracker, self.run_id, self.progress = tracker, run_id, progress
+
+    def on_step(self, iteration: int) -> None:
+        self.progress.step(iteration)
+
+    def on_tick(self, record: dict, samples_path: Path, evaluated: bool) -> None:
+        self.tracker.log_metrics(self.run_id, record, step=record["images_seen"])
+        if evaluated:
+            self.tracker.log_artifact(self.run_id, samples_path, "samples")
+        self.progress.tick(record)
+
+
+def run_one(
+    cell: RunSpec,
+    results: Path,
+    device,
+    tracker,
+    parent_run_id: str | None = None,
+    progress=None,
+    data_cache: dict | None = None,
+) -> CellResult:
+    """Train, evaluate and track one cell, or skip/resume it from what its run dir holds."""
+    from harness.progress import PlainProgress
+
+    progress = progress or PlainProgress(total_cells=1)
+    run_dir = run_dir_of(cell, results)
+    state = read_state(run_dir)
+    if state.get("status") in FINAL_STATUSES:
+        return CellResult(
+            cell,
+            state["status"],
+            state.get("reason", ""),
+            state.get("record", {}),
+            state.get("run_id"),
+            skipped=True,
+        )
+
+    write_json(run_dir / "spec.json", cell.to_dict())
+    run_id = state.get("run_id")
+    resumed = bool(run_id) and tracker.reopen(run_id)
+    if not resumed:
+        tags = {
+            "suite": cell.suite,
+            "suite_version": cell.suite_version,
+            "variant": cell.variant_name,
+            "preset": cell.variant.preset,
+            "dataset": cell.dataset_label,
+            "seed": cell.seed,
+            "spec_hash": cell.spec_hash,
+            "status": "running",
+            **environment_tags(device),
+        }
+        run_id = tracker.start_run(cell.cell_name, tags, parent_run_id)
+        tracker.log_params(run_id, _params(cell))
+        tracker.log_artifact(run_id, run_dir / "spec.json")
+    write_json(run_dir / "state.json", {"status": "running", "run_id": run_id})
+    tracker.set_tags(run_id, {"status": "running", "device": str(device)})
+
+    result = _train_cell(cell, run_dir, device, tracker, run_id, progress, data_cache)
+    result.resumed = resumed
+    tracker.set_tags(run_id, {"status": result.status, "status_reason": result.reason or "-"})
+    checkpoint = run_dir / "checkpoint.pt"
+    if checkpoint.exists() and result.status != "failed":
+        tracker.log_artifact(run_id, checkpoint, "checkpoint")
+    tracker.end(run_id, result.status)
+    write_json(
+        run_dir / "state.json",
+        {
+            "status": result.status,
+            "reason": result.reason,
+            "record": result.record,
+            "run_id": run_id,
+        },
+    )
+    return result
+
+
+def _params(cell: RunSpec) -> dict[str, str]:
+    from harness.track.mlflow_tracker import flatten
+
+    return flatten(cell.to_dict())
+
+
+def _train_cell(cell, run_dir, device, tracker, run_id, progress, data_cache) -> CellResult:
+    """Build everything, resume from the checkpoint if any, and train; failures are caught."""
+    from harness.data import load_dataset
+    from harness.evaluate.evaluator import Evaluator
+    from harness.train.loop import Trainer
+    from harness.train.seeding import configure_determinism
+
+    try:
+        configure_determinism(device)
+        key = (cell.dataset, json.dumps(cell.dataset_params, sort_keys=True))
+        cache = data_cache if data_cache is not None else {}
+        if key not in cache:
+            cache[key] = load_dataset(cell.dataset, cell.dataset_params)
+        data = cache[key]
+        trainer = Trainer(cell, data, device, Evaluator(cell.evaluation, data, device), run_dir)
+        checkpoint = run_dir / "checkpoint.pt"
+        if checkpoint.exists():
+            trainer.resume(checkpoint)
+            _log_pending(tracker, run_id, trainer.last_record)
+        progress.cell_started(cell, trainer.total, trainer.iteration)
+        minutes = cell.budget.max_minutes
+        outcome = trainer.run(
+            _CellSink(tracker, run_id, progress), minutes * 60 if minutes else None
+        )
+        return CellResult(cell, outcome.status, outcome.reason, outcome.record, run_id)
+    except Exception as error:  # one cell's failure never stops the suite
+        reason = f"{type(error).__name__}: {error}"
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        return CellResult(cell, "failed", reason, {}, run_id)
+
+
+def _log_pending(tracker, run_id: str, record: dict) -> None:
+    """Log the checkpoint's last tick if the process died between checkpoint and logging."""
+    if not record:
+        return
+    last = tracker.last_step(run_id, "tick")
+    if last is None or last < record["images_seen"]:
+        tracker.log_metrics(run_id, record, step=record["images_seen"])
+
+
+@dataclass
+class SuiteResult:
+    suite: SuiteSpec
+    results: list[CellResult]
+    parent_run_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status == "completed" for r in self.results)
+
+
+def run_suite(
+    suite: SuiteSpec,
+    results: Path,
+    device: str = "auto",
+    only: dict | None = None,
+    stream=None,
+) -> SuiteResult:
+    """Run every selected cell of a suite under one MLflow parent run."""
+    from harness.progress import make_progress
+    from harness.track.mlflow_tracker import MlflowTracker
+
+    stream = stream or sys.stderr
+    cells = select(expand(suite), only or {})
+    torch_device = resolve_device(device)
+    results = Path(results)
+    results.mkdir(parents=True, exist_ok=True)
+    tracker = MlflowTracker(results, suite.experiment)
+    parent = tracker.start_run(
+        f"{suite.name} (invocation)",
+        {
+            "suite": suite.name,
+            "suite_version": suite.version,
+            "cells": len(cells),
+            "kind": "suite_invocation",
+            **environment_tags(torch_device),
+        },
+    )
+    progress = make_progress(len(cells), stream)
+    outcomes, data_cache = [], {}
+    try:
+        for cell in cells:
+            result = run_one(cell, results, torch_device, tracker, parent, progress, data_cache)
+            progress.cell_finished(result)
+            outcomes.append(result)
+    finally:
+        progress.close()
+        counts: dict[str, Any] = {}
+        for r in outcomes:
+            counts[f"cells.{r.status}"] = counts.get(f"cells.{r.status}", 0) + 1
+        tracker.set_tags(parent, {**counts, "cells.skipped": sum(r.skipped for r in outcomes)})
+        ok = len(outcomes) == len(cells) and all(r.status == "completed" for r in outcomes)
+        tracker.end(parent, "completed" if ok else "failed")
+    return SuiteResult(suite, outcomes, parent)

@@ -1,0 +1,1 @@
+"""Tracking: MLflow runs for suites (parent) and cells (children)."""

@@ -1,0 +1,106 @@
+"""The MLflow side of a suite run: one experiment per suite, a parent run per invocation,
+a child run per cell. Everything goes through ``MlflowClient`` with explicit run ids (no
+global active-run state), and metrics are sent in one ``log_batch`` per tick.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+# MLflow statuses for our outcomes; the outcome itself is always in the "status" tag.
+MLFLOW_STATUS = {
+    "completed": "FINISHED",
+    "time_limit": "FINISHED",
+    "diverged": "FAILED",
+    "failed": "FAILED",
+}
+TAG_LIMIT = 5000
+
+
+def tracking_uri(results_dir: Path) -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else a SQLite store inside the results root."""
+    return (
+        os.environ.get("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{Path(results_dir).resolve() / 'mlflow.db'}"
+    )
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, str]:
+    """Nested dicts → dotted keys with string values (MLflow params)."""
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+class MlflowTracker:
+    def __init__(self, results_dir: Path, experiment: str) -> None:
+        from mlflow import MlflowClient
+
+        self.uri = tracking_uri(results_dir)
+        self.client = MlflowClient(tracking_uri=self.uri)
+        found = self.client.get_experiment_by_name(experiment)
+        if found is not None:
+            self.experiment_id = found.experiment_id
+        else:
+            location = None
+            if not os.environ.get("MLFLOW_TRACKING_URI"):
+                location = (Path(results_dir).resolve() / "artifacts").as_uri()
+            self.experiment_id = self.client.create_experiment(
+                experiment, artifact_location=location
+            )
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(self, name: str, tags: dict[str, Any], parent_id: str | None = None) -> str:
+        tags = {key: str(value)[:TAG_LIMIT] for key, value in tags.items()}
+        if parent_id:
+            tags["mlflow.parentRunId"] = parent_id
+        return self.client.create_run(self.experiment_id, tags=tags, run_name=name).info.run_id
+
+    def reopen(self, run_id: str) -> bool:
+        """Mark an existing run as running again; False when the store does not have it."""
+        try:
+            self.client.update_run(run_id, status="RUNNING")
+            return True
+        except Exception:  # the run id is from another store or was deleted
+            return False
+
+    def end(self, run_id: str, outcome: str) -> None:
+        self.client.set_terminated(run_id, status=MLFLOW_STATUS.get(outcome, "FINISHED"))
+
+    # -- data ----------------------------------------------------------------------------
+
+    def log_params(self, run_id: str, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(key, value[:6000]) for key, value in sorted(params.items())]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start : start + 100])
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:TAG_LIMIT]) for k, v in tags.items()])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(key, float(value), now, int(step)) for key, value in metrics.items()]
+        for start in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[start : start + 1000])
+
+    def last_step(self, run_id: str, key: str) -> int | None:
+        history = self.client.get_metric_history(run_id, key)
+        return max((m.step for m in history), default=None)
+
+    def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)

@@ -1,0 +1,1 @@
+"""Training: the tick loop, checkpoints, seeding and sample grids."""

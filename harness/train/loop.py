@@ -1,0 +1,325 @@
+"""The tick loop: train one cell under its budget, one tick at a time.
+
+The budget is counted in real images shown to D (or in generator steps), so variants with
+more D steps per G step see the same data. Each tick ends with averaged stats, a picture of
+samples from the fixed latent bank, an evaluation when due, and a checkpoint holding every
+piece of state needed to resume bit-identically. Training never imports tracking code: what
+it has to report goes to the ``sink`` the runner hands in.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from harness.train.checkpoint import load_checkpoint, save_checkpoint
+from harness.train.grids import save_samples
+from harness.train.seeding import derive_seed
+from harness.variants import ARCHITECTURES, LOSSES, PENALTIES
+
+SAMPLE_COUNT = 1000  # latents from the bank pictured every tick
+
+
+class Sink(Protocol):
+    """Where the loop reports; the runner implements it (MLflow, progress, local files)."""
+
+    def on_step(self, iteration: int) -> None: ...
+
+    def on_tick(self, record: dict, samples_path: Path, evaluated: bool) -> None: ...
+
+
+class NullSink:
+    def on_step(self, iteration: int) -> None:
+        pass
+
+    def on_tick(self, record: dict, samples_path: Path, evaluated: bool) -> None:
+        pass
+
+
+@dataclass
+class Outcome:
+    status: str  # completed | time_limit | diverged
+    reason: str = ""
+    record: dict = field(default_factory=dict)
+
+
+class EpochSampler:
+    """Batches of indices in a fresh permutation per epoch; its state is (epoch, position).
+
+    Each epoch's permutation is drawn from a generator seeded by (data seed, epoch), so the
+    state is two integers and resuming needs no generator state.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int) -> None:
+        if batch_size > size:
+            raise ValueError(f"batch_size {batch_size} exceeds the {size} training examples")
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.epoch, self.position = 0, 0
+        self._order = self._permutation()
+
+    def _permutation(self) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return torch.randperm(self.size, generator=generator)
+
+    def next(self) -> torch.Tensor:
+        if self.position + self.batch_size > self.size:
+            self.epoch, self.position = self.epoch + 1, 0
+            self._order = self._permutation()
+        batch = self._order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.position = state["epoch"], state["position"]
+        self._order = self._permutation()
+
+
+def make_optimizer(spec, parameters) -> torch.optim.Optimizer:
+    if spec.name == "adam":
+        return torch.optim.Adam(
+            parameters, spec.lr, betas=spec.betas, weight_decay=spec.weight_decay
+        )
+    if spec.name == "rmsprop":
+        return torch.optim.RMSprop(parameters, spec.lr, weight_decay=spec.weight_decay)
+    return torch.optim.SGD(
+        parameters, spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
+    )
+
+
+def total_iterations(cell) -> int:
+    """Iterations (one G step and ``d_steps`` D steps each) that the budget allows."""
+    if cell.budget.g_steps is not None:
+        return cell.budget.g_steps
+    images_per_iteration = cell.variant.d_steps * cell.variant.batch_size
+    return max(1, math.ceil(cell.budget.kimg * 1000 / images_per_iteration))
+
+
+def tick_ends(total: int, ticks: int) -> list[int]:
+    """The iteration at which each tick ends (fewer ticks when the run is very short)."""
+    return sorted({max(1, round(total * (t + 1) / ticks)) for t in range(ticks)})
+
+
+class Trainer:
+    """Nets, optimisers and RNG streams of one cell, and the loop that trains them."""
+
+    def __init__(self, cell, data, device: torch.device, evaluator, run_dir: Path) -> None:
+        self.cell, self.data, self.device = cell, data, device
+        self.evaluator, self.run_dir = evaluator, Path(run_dir)
+        variant = cell.variant
+        self.variant = variant
+        self.loss = LOSSES.get(variant.loss)
+        self.penalty = PENALTIES.get(variant.penalty)
+
+        # Separate seed streams: init, data order, latents (and penalty noise).
+        torch.manual_seed(derive_seed(cell.seed, "init"))
+        generator, discriminator = ARCHITECTURES.get(variant.architecture)(variant, data.info)
+        self.G, self.D = generator.to(device), discriminator.to(device)
+        self.G_ema = copy.deepcopy(self.G).eval() if variant.ema > 0 else None
+        self.opt_g = make_optimizer(variant.g_opt, self.G.parameters())
+        self.opt_d = make_optimizer(variant.d_opt, self.D.parameters())
+        self.sampler = EpochSampler(
+            len(data.train_x), variant.batch_size, derive_seed(cell.seed, "data")
+        )
+        self.latent_rng = torch.Generator().manual_seed(derive_seed(cell.seed, "latent"))
+        self.train_x = data.train_x.to(device)
+        self.train_y = data.train_y.to(device)
+
+        self.total = total_iterations(cell)
+        self.ticks = tick_ends(self.total, cell.budget.ticks)
+        self.iteration = self.tick = self.d_steps_done = 0
+        self.wall_seconds = 0.0
+        self.last_record: dict = {}
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def images_seen(self) -> int:
+        return self.d_steps_done * self.variant.batch_size
+
+    def state_dict(self) -> dict:
+        return {
+            "spec_hash": self.cell.spec_hash,
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "generator_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "iteration": self.iteration,
+            "tick": self.tick,
+            "d_steps": self.d_steps_done,
+            "wall_seconds": self.wall_seconds,
+            "sampler": self.sampler.state_dict(),
+            "latent_rng": self.latent_rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            "last_record": self.last_record,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["spec_hash"] != self.cell.spec_hash:
+            raise ValueError("checkpoint belongs to a different spec")
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["generator_ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.iteration, self.tick = state["iteration"], state["tick"]
+        self.d_steps_done, self.wall_seconds = state["d_steps"], state["wall_seconds"]
+        self.sampler.load_state_dict(state["sampler"])
+        self.latent_rng.set_state(state["latent_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.last_record = state["last_record"]
+
+    def resume(self, path: Path) -> None:
+        self.load_state_dict(load_checkpoint(path))
+
+    # -- one iteration -----------------------------------------------------------------
+
+    def _latents(self, count: int) -> torch.Tensor:
+        return torch.randn(count, self.variant.latent_dim, generator=self.latent_rng).to(
+            self.device
+        )
+
+    def step(self) -> tuple[torch.Tensor, ...]:
+        """``d_steps`` discriminator steps then one generator step; returns detached stats."""
+        variant, G, D = self.variant, self.G, self.D
+        conditional = variant.conditional
+        for _ in range(variant.d_steps):
+            index = self.sampler.next().to(self.device)
+            real = self.train_x[index]
+            labels = self.train_y[index] if conditional else None
+            with torch.no_grad():
+                fake = G(self._latents(len(index)), labels)
+            real_out, fake_out = D(real, labels), D(fake, labels)
+            d_loss = self.loss.d_loss(real_out, fake_out)
+            penalty = None
+            if self.penalty.term is not None:
+                penalty = self.penalty.term(D, real, fake, labels, self.latent_rng)
+                d_loss = d_loss + variant.penalty_weight * penalty
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            if self.penalty.after_step is not None:
+                self.penalty.after_step(D, variant)
+        self.d_steps_done += variant.d_steps
+
+        # Generator step, with D frozen so no D gradients are computed.
+        labels = (
+            torch.randint(
+                self.data.info.num_classes, (variant.batch_size,), generator=self.latent_rng
+            ).to(self.device)
+            if conditional
+            else None
+        )
+        D.requires_grad_(False)
+        g_loss = self.loss.g_loss(D(G(self._latents(variant.batch_size), labels), labels))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        D.requires_grad_(True)
+        if self.G_ema is not None:
+            self._update_ema()
+        self.iteration += 1
+        stats = (
+            d_loss.detach(),
+            g_loss.detach(),
+            real_out.detach().mean(),
+            fake_out.detach().mean(),
+        )
+        return stats + ((penalty.detach(),) if penalty is not None else ())
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.variant.ema
+        for ema_p, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+            ema_p.lerp_(p, 1 - decay)
+        for ema_b, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            ema_b.copy_(b)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def run(self, sink: Sink = NullSink(), max_seconds: float | None = None) -> Outcome:
+        """Train until the budget, a divergence, or the wall-clock cap; one tick at a time."""
+        names = ("loss_d", "loss_g", "d_real", "d_fake", "penalty")
+        started = time.perf_counter()
+        wall_at_start = self.wall_seconds
+        while self.tick < len(self.ticks):
+            # Train the iterations of this tick, keeping per-step stats as tensors.
+            tick_start, tick_started = self.iteration, time.perf_counter()
+            history: list[tuple[torch.Tensor, ...]] = []
+            out_of_time = False
+            while self.iteration < self.ticks[self.tick]:
+                history.append(self.step())
+                sink.on_step(self.iteration)
+                if max_seconds is not None and time.perf_counter() - started > max_seconds:
+                    out_of_time = True
+                    break
+            self.wall_seconds = wall_at_start + time.perf_counter() - started
+
+            # Stop at the first non-finite loss, naming the step and the loss.
+            stacked = torch.stack([torch.stack(h) for h in history]) if history else None
+            if stacked is not None and not torch.isfinite(stacked).all():
+                bad_step, bad_stat = (~torch.isfinite(stacked)).nonzero()[0].tolist()
+                reason = (
+                    f"{names[bad_stat]} became non-finite at iteration {tick_start + bad_step + 1} "
+                    f"(generator step {tick_start + bad_step + 1})"
+                )
+                return Outcome("diverged", reason, self.last_record)
+
+            # Stats, samples, evaluation when due, then the checkpoint.
+            final = self.tick == len(self.ticks) - 1 or out_of_time
+            record = self._tick_record(
+                stacked, names, time.perf_counter() - tick_started, tick_start
+            )
+            evaluated = final or (self.tick + 1) % self.cell.evaluation.every_ticks == 0
+            generator = self.G_ema if self.G_ema is not None else self.G
+            if evaluated:
+                record.update(
+                    self.evaluator.evaluate(
+                        generator, self.variant.latent_dim, self.variant.conditional
+                    )
+                )
+            samples, _ = self.evaluator.generate(
+                generator, self.variant.latent_dim, self.variant.conditional, SAMPLE_COUNT
+            )
+            samples_path = save_samples(
+                samples, self.data, self.run_dir / "samples" / f"tick_{self.tick + 1:04d}.png"
+            )
+            self.tick += 1
+            self.last_record = record
+            save_checkpoint(self.state_dict(), self.run_dir / "checkpoint.pt")
+            sink.on_tick(record, samples_path, evaluated)
+            if out_of_time:
+                return Outcome(
+                    "time_limit", f"wall-clock cap of {max_seconds:.0f} s reached", record
+                )
+        return Outcome("completed", "", self.last_record)
+
+    def _tick_record(self, stacked, names, tick_seconds: float, tick_start: int) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "tick": self.tick + 1,
+            "images_seen": self.images_seen,
+            "kimg": self.images_seen / 1000,
+            "g_steps": self.iteration,
+            "d_steps": self.d_steps_done,
+            "wall_seconds": self.wall_seconds,
+        }
+        images = (self.iteration - tick_start) * self.variant.d_steps * self.variant.batch_size
+        if images:
+            record["sec_per_kimg"] = tick_seconds / (images / 1000)
+        if stacked is not None:
+            for name, value in zip(names, stacked.double().mean(dim=0).tolist(), strict=False):
+                record[name] = value
+        return record

@@ -1,0 +1,30 @@
+"""Generator/discriminator architectures, registered lazily so listing them needs no torch.
+
+Every builder has the signature ``build(variant, info) -> (generator, discriminator)`` where
+``variant`` is a resolved ``VariantSpec`` and ``info`` the dataset's ``DatasetInfo``.
+Both networks take ``(input, labels)``; ``labels`` is ``None`` for unconditional variants.
+"""
+
+from harness.registry import Registry
+
+ARCHITECTURES = Registry("architecture")
+ARCHITECTURES.register(
+    "mlp",
+    "harness.variants.nets.mlp:build",
+    doc="Fully connected G/D (Goodfellow et al. 2014); for 2-D points or flattened images.",
+    kinds=("points", "images"),
+)
+ARCHITECTURES.register(
+    "dcgan",
+    "harness.variants.nets.dcgan:build",
+    doc="DCGAN-style conv G/D sized to the resolution: 8, 16, 28, 32 or 64 px (Radford et al. 2016).",
+    kinds=("images",),
+)
+
+NORMALIZATIONS = Registry("normalization")
+NORMALIZATIONS.register("none", "none", doc="No normalisation in D.")
+NORMALIZATIONS.register("batch", "batch", doc="Batch normalisation in D (Ioffe & Szegedy 2015).")
+NORMALIZATIONS.register("layer", "layer", doc="Layer normalisation in D (as WGAN-GP advises).")
+NORMALIZATIONS.register(
+    "spectral", "spectral", doc="Spectral normalisation of every D layer (Miyato et al. 2018)."
+)

@@ -1,0 +1,55 @@
+"""Discriminator penalties, one signature for all.
+
+``term(discriminator, real, fake, labels, generator) -> tensor`` is added to the D loss,
+scaled by the variant's ``penalty_weight``; ``after_step(discriminator, variant)`` runs after
+each D optimiser step (weight clipping lives there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.registry import Registry
+
+PENALTIES = Registry("penalty")
+
+
+@dataclass(frozen=True)
+class Penalty:
+    term: Any = None
+    after_step: Any = None
+
+
+def gradient_penalty(discriminator, real, fake, labels, generator):
+    """Two-sided gradient penalty on real/fake interpolates (Gulrajani et al. 2017)."""
+    import torch
+
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = torch.rand(shape, generator=generator).to(real.device)
+    mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    out = discriminator(mixed, labels)
+    (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+
+
+def clip_weights(discriminator, variant) -> None:
+    """Clamp every critic parameter to [-c, c] (Arjovsky et al. 2017)."""
+    import torch
+
+    with torch.no_grad():
+        for p in discriminator.parameters():
+            p.clamp_(-variant.clip_value, variant.clip_value)
+
+
+PENALTIES.register("none", Penalty(), doc="No penalty.")
+PENALTIES.register(
+    "gradient_penalty",
+    Penalty(term=gradient_penalty),
+    doc="Gradient penalty, weight = penalty_weight (WGAN-GP, Gulrajani et al. 2017).",
+)
+PENALTIES.register(
+    "weight_clip",
+    Penalty(after_step=clip_weights),
+    doc="Weight clipping to [-clip_value, clip_value] (WGAN, Arjovsky et al. 2017).",
+)
