@@ -42,8 +42,11 @@ def flatten(data: dict, prefix: str = "") -> dict[str, str]:
 
 class MlflowTracker:
     def __init__(self, results_dir: Path, experiment: str) -> None:
+        import logging
+
         from mlflow import MlflowClient
 
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
         self.uri = tracking_uri(results_dir)
         self.client = MlflowClient(tracking_uri=self.uri)
         found = self.client.get_experiment_by_name(experiment)

@@ -250,9 +250,10 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------
 
-    def run(self, sink: Sink = NullSink(), max_seconds: float | None = None) -> Outcome:
+    def run(self, sink: Sink | None = None, max_seconds: float | None = None) -> Outcome:
         """Train until the budget, a divergence, or the wall-clock cap; one tick at a time."""
         names = ("loss_d", "loss_g", "d_real", "d_fake", "penalty")
+        sink = sink or NullSink()
         started = time.perf_counter()
         wall_at_start = self.wall_seconds
         while self.tick < len(self.ticks):
@@ -272,10 +273,9 @@ class Trainer:
             stacked = torch.stack([torch.stack(h) for h in history]) if history else None
             if stacked is not None and not torch.isfinite(stacked).all():
                 bad_step, bad_stat = (~torch.isfinite(stacked)).nonzero()[0].tolist()
-                reason = (
-                    f"{names[bad_stat]} became non-finite at iteration {tick_start + bad_step + 1} "
-                    f"(generator step {tick_start + bad_step + 1})"
-                )
+                step = tick_start + bad_step + 1
+                images = step * self.variant.d_steps * self.variant.batch_size
+                reason = f"{names[bad_stat]} became non-finite at generator step {step} ({images} images seen)"
                 return Outcome("diverged", reason, self.last_record)
 
             # Stats, samples, evaluation when due, then the checkpoint.
