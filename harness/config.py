@@ -204,6 +204,9 @@ class BudgetSpec(Strict):
     g_steps: int | None = Field(None, gt=0, description="generator steps")
     ticks: int = Field(10, ge=1, description="stats, samples and a checkpoint every tick")
     max_minutes: float | None = Field(None, gt=0, description="wall-clock cap per cell")
+    diverge_above: float = Field(
+        1e20, gt=0, description="a run whose |loss| exceeds this (or is NaN/Inf) ends diverged"
+    )
 
     @model_validator(mode="after")
     def _one_budget(self) -> BudgetSpec:

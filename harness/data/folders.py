@@ -22,7 +22,7 @@ def image_folder(params: ImageFolderParams) -> LoadedData:
     folder = ImageFolder(root, loader=lambda path: _open(path, mode))
     images, labels = [], []
     for image, label in folder:
-        array = torch.as_tensor(np.asarray(image, dtype=np.uint8))
+        array = torch.from_numpy(np.array(image, dtype=np.uint8))
         array = array.unsqueeze(0) if array.dim() == 2 else array.permute(2, 0, 1)
         images.append(resize(to_unit_range(array.unsqueeze(0), 255.0), params.resolution))
         labels.append(label)

@@ -269,14 +269,12 @@ class Trainer:
                     break
             self.wall_seconds = wall_at_start + time.perf_counter() - started
 
-            # Stop at the first non-finite loss, naming the step and the loss.
+            # Stop at the first non-finite or exploded loss, naming the step and the loss.
             stacked = torch.stack([torch.stack(h) for h in history]) if history else None
-            if stacked is not None and not torch.isfinite(stacked).all():
-                bad_step, bad_stat = (~torch.isfinite(stacked)).nonzero()[0].tolist()
-                step = tick_start + bad_step + 1
-                images = step * self.variant.d_steps * self.variant.batch_size
-                reason = f"{names[bad_stat]} became non-finite at generator step {step} ({images} images seen)"
-                return Outcome("diverged", reason, self.last_record)
+            if stacked is not None:
+                bad = ~torch.isfinite(stacked) | (stacked.abs() > self.cell.budget.diverge_above)
+                if bad.any():
+                    return self._diverged(stacked, bad, names, tick_start)
 
             # Stats, samples, evaluation when due, then the checkpoint.
             final = self.tick == len(self.ticks) - 1 or out_of_time
@@ -306,6 +304,19 @@ class Trainer:
                     "time_limit", f"wall-clock cap of {max_seconds:.0f} s reached", record
                 )
         return Outcome("completed", "", self.last_record)
+
+    def _diverged(self, stacked, bad, names, tick_start: int) -> Outcome:
+        row, column = bad.nonzero()[0].tolist()
+        step = tick_start + row + 1
+        images = step * self.variant.d_steps * self.variant.batch_size
+        value = float(stacked[row, column])
+        what = (
+            "became non-finite"
+            if not math.isfinite(value)
+            else (f"reached {value:.3g}, beyond diverge_above={self.cell.budget.diverge_above:g}")
+        )
+        reason = f"{names[column]} {what} at generator step {step} ({images} images seen)"
+        return Outcome("diverged", reason, self.last_record)
 
     def _tick_record(self, stacked, names, tick_seconds: float, tick_start: int) -> dict[str, Any]:
         record: dict[str, Any] = {

@@ -1,0 +1,141 @@
+"""Strict suite validation: one clear line, exit code 2, nothing written to any store."""
+
+import io
+
+import pytest
+from conftest import run_cli, suite_text
+
+from harness import api
+from harness.config import expand, load_suite, parse_only, select
+
+VALID = suite_text(
+    variants='[[variants]]\npreset = "gan"\n\n[[variants]]\npreset = "wgan_gp"\nname = "wgp"\n'
+    "d_steps = 3\ng_opt = { lr = 1e-3 }\n",
+    seeds="[0, 1]",
+)
+
+MALFORMED = {
+    "unknown top-level key": (
+        VALID.replace('version = "1"', 'verison = "1"'),
+        ["verison: unknown key", "allowed: name, version", "did you mean 'version'?"],
+    ),
+    "unknown variant key": (
+        VALID.replace("d_steps = 3", "d_step = 3"),
+        ["variants[1].d_step: unknown key", "did you mean 'd_steps'?"],
+    ),
+    "unknown optimizer key": (
+        VALID.replace("g_opt = { lr = 1e-3 }", "g_opt = { lrate = 1e-3 }"),
+        ["variants[1].g_opt.lrate: unknown key", "allowed: name, lr, betas"],
+    ),
+    "wrong type": (
+        VALID.replace("kimg = 1", 'kimg = "ten"'),
+        ["budget.kimg:", "valid number", "'ten'"],
+    ),
+    "variant typo": (
+        VALID.replace('preset = "gan"', 'preset = "dcgna"'),
+        [
+            "variants[0].preset: unknown variant 'dcgna'",
+            "allowed: cgan, dcgan",
+            "did you mean 'dcgan'?",
+        ],
+    ),
+    "loss typo": (
+        VALID.replace("d_steps = 3", 'loss = "hinje"'),
+        ["variants[1].loss: unknown loss 'hinje'", "did you mean 'hinge'?"],
+    ),
+    "empty seed list": (
+        VALID.replace("seeds = [0, 1]", "seeds = []"),
+        ["seeds:", "at least 1 item"],
+    ),
+    "negative budget": (VALID.replace("kimg = 1", "kimg = -1"), ["budget.kimg:", "greater than 0"]),
+    "no budget": (VALID.replace("kimg = 1\n", ""), ["budget", "exactly one of kimg or g_steps"]),
+    "dataset typo": (
+        VALID.replace('name = "ring8"', 'name = "ring88"'),
+        ["datasets[0].name: unknown dataset 'ring88'", "did you mean 'ring8'?"],
+    ),
+    "dataset param typo": (
+        VALID.replace("size = 2000", "sise = 2000"),
+        [
+            "datasets[0]",
+            "params.sise: unknown parameter of dataset 'ring8'",
+            "did you mean 'size'?",
+        ],
+    ),
+    "metric typo": (
+        VALID.replace("num_samples = 500", 'metrics = ["modes_coverd"]'),
+        ["evaluation.metrics", "unknown metric 'modes_coverd'", "did you mean 'modes_covered'?"],
+    ),
+    "architecture that does not fit": (
+        VALID.replace("d_steps = 3", 'architecture = "dcgan"'),
+        ["variants[1]", "architecture 'dcgan' does not fit points datasets", "allowed: mlp"],
+    ),
+    "invalid toml": (VALID.replace('name = "t"', "name = "), ["invalid TOML"]),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_suite_gives_one_line_and_writes_nothing(case, write_suite, tmp_path):
+    text, fragments = MALFORMED[case]
+    path = write_suite(text)
+    results = tmp_path / "results"
+    err = io.StringIO()
+    code = api.run(str(path), results_dir=str(results), out=io.StringIO(), err=err)
+    message = err.getvalue()
+    assert code == 2
+    assert message.count("\n") == 1, message
+    assert message.startswith(f"error: {path}: ")
+    for fragment in fragments:
+        assert fragment in message, message
+    assert not results.exists()
+    assert api.validate(str(path), out=io.StringIO(), err=io.StringIO()) == 2
+
+
+def test_cli_exit_code_and_no_store_for_a_bad_suite(write_suite, tmp_path):
+    path = write_suite(MALFORMED["variant typo"][0])
+    results = tmp_path / "results"
+    done = run_cli("run", path, results=results)
+    assert done.returncode == 2
+    assert "did you mean 'dcgan'?" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not results.exists()
+
+
+def test_valid_suite_expands_to_the_matrix_with_overrides(write_suite):
+    suite = load_suite(write_suite(VALID))
+    cells = expand(suite)
+    assert [c.cell_name for c in cells] == [
+        "gan/ring8/seed=0",
+        "gan/ring8/seed=1",
+        "wgp/ring8/seed=0",
+        "wgp/ring8/seed=1",
+    ]
+    wgp = cells[2].variant
+    assert (wgp.preset, wgp.loss, wgp.penalty, wgp.penalty_weight) == (
+        "wgan_gp",
+        "wasserstein",
+        "gradient_penalty",
+        10.0,
+    )
+    assert wgp.d_steps == 3  # the suite's override
+    assert wgp.g_opt.lr == 1e-3 and wgp.g_opt.betas == (0.0, 0.9)  # override merged on the preset
+    assert wgp.d_opt.lr == 1e-4
+    assert len({c.spec_hash for c in cells}) == 4
+
+
+def test_spec_hash_ignores_cosmetics_but_not_settings(write_suite):
+    base = expand(load_suite(write_suite(VALID)))[0].spec_hash
+    renamed = VALID.replace('name = "t"', 'name = "other"').replace(
+        '[[variants]]\npreset = "gan"', '[[variants]]\npreset = "gan"\nname = "plain"', 1
+    )
+    assert expand(load_suite(write_suite(renamed, "b.toml")))[0].spec_hash == base
+    changed = VALID.replace("size = 2000", "size = 2001")
+    assert expand(load_suite(write_suite(changed, "c.toml")))[0].spec_hash != base
+
+
+def test_only_filter_selects_cells(write_suite):
+    cells = expand(load_suite(write_suite(VALID)))
+    assert [c.cell_name for c in select(cells, parse_only("variant=wgan_gp,seed=1"))] == [
+        "wgp/ring8/seed=1"
+    ]
+    with pytest.raises(ValueError, match="did you mean 'seed'"):
+        parse_only("sed=1")

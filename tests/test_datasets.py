@@ -1,0 +1,99 @@
+"""Datasets: mode geometry, shapes, deterministic splits, and the real torchvision loaders on
+tiny files written in their on-disk formats."""
+
+import math
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from harness.data import load_dataset
+
+
+def test_ring8_modes_are_eight_distinct_angles():
+    data = load_dataset("ring8", {"radius": 2.0, "std": 0.02, "size": 4000})
+    centres = torch.tensor(data.info.mode_centres)
+    angles = sorted(math.atan2(y, x) % (2 * math.pi) for x, y in centres.tolist())
+    assert len(centres) == 8
+    assert angles == pytest.approx([2 * math.pi * k / 8 for k in range(8)])
+    assert torch.allclose(centres.norm(dim=1), torch.full((8,), 2.0))
+    offsets = data.train_x - centres[data.train_y]
+    assert offsets.std().item() == pytest.approx(0.02, rel=0.05)
+    assert set(data.train_y.tolist()) == set(range(8))
+
+
+def test_grid25_centres_and_std():
+    data = load_dataset("grid25", {})
+    centres = set(map(tuple, data.info.mode_centres))
+    assert centres == {
+        (x, y) for x in (-4.0, -2.0, 0.0, 2.0, 4.0) for y in (-4.0, -2.0, 0.0, 2.0, 4.0)
+    }
+    assert data.info.mode_std == 0.05
+    offsets = data.train_x - torch.tensor(data.info.mode_centres)[data.train_y]
+    assert offsets.std().item() == pytest.approx(0.05, rel=0.05)
+
+
+def test_digits_split_is_deterministic_and_disjoint():
+    a, b = load_dataset("digits", {}), load_dataset("digits", {})
+    assert torch.equal(a.train_x, b.train_x)
+    assert a.train_x.shape[1:] == (1, 8, 8) and len(a.train_x) + len(a.test_x) == 1797
+    assert a.train_x.min() >= -1 and a.train_x.max() <= 1
+    other = load_dataset("digits", {"split_seed": 1})
+    assert not torch.equal(a.train_x, other.train_x)
+    assert load_dataset("digits", {"resolution": 32}).train_x.shape[1:] == (1, 32, 32)
+
+
+def test_stacked_digits_label_is_the_channel_triple():
+    digits = load_dataset("digits", {"test_fraction": 0.2, "split_seed": 0})
+    stacked = load_dataset("stacked_digits", {"size": 300, "test_size": 50})
+    assert stacked.train_x.shape == (300, 3, 8, 8) and stacked.info.num_classes == 1000
+    lookup = {
+        tuple(img.flatten().tolist()): int(lbl)
+        for img, lbl in zip(digits.train_x, digits.train_y, strict=True)
+    }
+    for image, label in zip(stacked.train_x[:20], stacked.train_y[:20], strict=True):
+        channels = [lookup[tuple(image[c : c + 1].flatten().tolist())] for c in range(3)]
+        assert label == channels[0] * 100 + channels[1] * 10 + channels[2]
+
+
+def _write_idx(path, array, magic):
+    with open(path, "wb") as handle:
+        handle.write(struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape))
+        handle.write(array.astype(np.uint8).tobytes())
+
+
+def test_mnist_loads_through_torchvision_from_real_idx_files(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 12), ("t10k", 5)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), 2051)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)), 2049)
+    data = load_dataset("mnist", {"root": str(tmp_path), "resolution": 32})
+    assert data.train_x.shape == (12, 1, 32, 32) and data.test_x.shape == (5, 1, 32, 32)
+    assert data.train_x.min() >= -1 and data.train_x.max() <= 1
+    plain = load_dataset("mnist", {"root": str(tmp_path), "limit": 4})
+    assert plain.train_x.shape == (4, 1, 28, 28)
+
+
+def test_missing_torchvision_dataset_says_where_and_how(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"under .* download = true"):
+        load_dataset("fashion_mnist", {"root": str(tmp_path)})
+
+
+def test_image_folder_reads_class_subfolders(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        (tmp_path / label).mkdir()
+        for i in range(5):
+            pixels = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / label / f"{i}.png")
+    data = load_dataset(
+        "image_folder", {"root": str(tmp_path), "resolution": 16, "test_fraction": 0.2}
+    )
+    assert data.train_x.shape == (8, 3, 16, 16) and data.test_x.shape == (2, 3, 16, 16)
+    assert data.info.num_classes == 2
+    assert sorted(torch.cat([data.train_y, data.test_y]).tolist()) == [0] * 5 + [1] * 5

@@ -1,0 +1,216 @@
+"""The runner end to end against a real MLflow SQLite store: reproducibility, statuses, the
+smoke suite through the CLI, and resume after SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import REPO, clean_env, make_cell, run_cli, suite_text, training_values
+from mlflow import MlflowClient
+
+from harness.runner import run_dir_of, run_one
+from harness.track.mlflow_tracker import MlflowTracker
+
+
+def client_for(results):
+    return MlflowClient(tracking_uri=f"sqlite:///{results.resolve() / 'mlflow.db'}")
+
+
+def runs_of(results, experiment):
+    client = client_for(results)
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def train_cell(cell, results):
+    results.mkdir(parents=True, exist_ok=True)
+    tracker = MlflowTracker(results, "test")
+    return run_one(cell, results, torch.device("cpu"), tracker)
+
+
+CELL_ARGS = dict(
+    params={"size": 2000, "test_size": 500},
+    width=32,
+    budget={"kimg": 2, "ticks": 2},
+    evaluation={
+        "num_samples": 500,
+        "metrics": ["modes_covered", "high_quality_fraction", "reverse_kl"],
+    },
+)
+
+
+def test_same_cell_twice_is_bit_identical_and_another_seed_differs(tmp_path):
+    cell = make_cell("gan", "ring8", **CELL_ARGS)
+    first = train_cell(cell, tmp_path / "a")
+    second = train_cell(cell, tmp_path / "b")
+    other = train_cell(make_cell("gan", "ring8", seed=1, **CELL_ARGS), tmp_path / "c")
+    assert first.status == second.status == other.status == "completed"
+    assert "modes_covered" in first.record and "loss_d" in first.record
+    assert training_values(first.record) == training_values(second.record)
+    assert training_values(first.record) != training_values(other.record)
+    a = torch.load(run_dir_of(cell, tmp_path / "a") / "checkpoint.pt", weights_only=True)
+    b = torch.load(run_dir_of(cell, tmp_path / "b") / "checkpoint.pt", weights_only=True)
+    for key, tensor in a["generator"].items():
+        assert torch.equal(tensor, b["generator"][key])
+
+
+def test_a_completed_cell_is_skipped_on_a_second_call(tmp_path):
+    cell = make_cell("gan", "ring8", **CELL_ARGS)
+    first = train_cell(cell, tmp_path)
+    again = train_cell(cell, tmp_path)
+    assert again.skipped and again.status == "completed" and again.run_id == first.run_id
+    _, runs = runs_of(tmp_path, "test")
+    assert len(runs) == 1
+
+
+def test_smoke_suite_end_to_end_through_the_cli(tmp_path):
+    done = run_cli("run", "suites/smoke.toml", results=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "status" in done.stdout and done.stdout.count("completed") == 4
+    client, runs = runs_of(tmp_path, "ganbench/smoke")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 4
+    for child in children:
+        tags, params = child.data.tags, child.data.params
+        assert child.info.status == "FINISHED" and tags["status"] == "completed"
+        assert tags["mlflow.parentRunId"] == parents[0].info.run_id
+        for key in (
+            "suite",
+            "variant",
+            "dataset",
+            "seed",
+            "spec_hash",
+            "git_commit",
+            "device",
+            "version.torch",
+        ):
+            assert key in tags, key
+        assert params["variant.loss"] and params["spec_hash"] == tags["spec_hash"]
+        history = client.get_metric_history(child.info.run_id, "loss_d")
+        assert [m.step for m in history] == [1024, 2048]  # one point per tick, step = images seen
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"spec.json", "samples", "checkpoint"} <= artifacts
+        samples = client.list_artifacts(child.info.run_id, "samples")
+        assert len(samples) == 2 and all(s.path.endswith(".png") for s in samples)
+        if tags["dataset"] == "ring8":
+            assert {"modes_covered", "high_quality_fraction"} <= set(child.data.metrics)
+    again = run_cli("run", "suites/smoke.toml", results=tmp_path)
+    assert again.returncode == 0 and again.stdout.count("(skipped)") == 4
+    _, runs_after = runs_of(tmp_path, "ganbench/smoke")
+    assert len([r for r in runs_after if "mlflow.parentRunId" in r.data.tags]) == 4
+
+
+def test_a_diverging_cell_is_recorded_and_the_rest_complete(write_suite, tmp_path):
+    variants = (
+        '[[variants]]\npreset = "gan"\nwidth = 32\n\n'
+        '[[variants]]\npreset = "gan"\nname = "exploding"\n'
+        "g_opt = { lr = 1e3 }\nd_opt = { lr = 1e3 }\n"
+    )
+    path = write_suite(suite_text(name="boom", variants=variants, budget="kimg = 4\nticks = 2"))
+    done = run_cli("run", path, results=tmp_path)
+    assert done.returncode == 1
+    assert "exploding" in done.stdout and "diverged" in done.stdout
+    _, runs = runs_of(tmp_path, "ganbench/boom")
+    by_variant = {r.data.tags["variant"]: r for r in runs if "variant" in r.data.tags}
+    assert by_variant["gan"].data.tags["status"] == "completed"
+    bad = by_variant["exploding"]
+    assert bad.data.tags["status"] == "diverged" and bad.info.status == "FAILED"
+    assert bad.data.tags["status_reason"].startswith("loss_")
+    assert "at generator step" in bad.data.tags["status_reason"]
+
+
+def test_sigkill_mid_cell_then_rerun_resumes_to_the_uninterrupted_result(write_suite, tmp_path):
+    text = suite_text(
+        name="resume",
+        variants='[[variants]]\npreset = "gan"\nwidth = 32\n',
+        budget="kimg = 60\nticks = 20",
+        evaluation="num_samples = 500",
+    )
+    path = write_suite(text)
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(path)],
+        cwd=REPO,
+        env=clean_env(killed),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 120
+        samples = None
+        while time.time() < deadline and proc.poll() is None:
+            samples = next(killed.glob("runs/resume/*/samples"), None)
+            if samples is not None and len(list(samples.glob("*.png"))) >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run_dir = samples.parent
+    assert json.loads((run_dir / "state.json").read_text())["status"] == "running"
+
+    resumed = run_cli("run", path, results=killed)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming at iteration" in resumed.stderr
+    assert run_cli("run", path, results=straight).returncode == 0
+
+    record = lambda root: json.loads((next(root.glob("runs/resume/*")) / "state.json").read_text())[
+        "record"
+    ]  # noqa: E731
+    assert training_values(record(killed)) == training_values(record(straight))
+    client_k, runs_k = runs_of(killed, "ganbench/resume")
+    client_s, runs_s = runs_of(straight, "ganbench/resume")
+    child_k = [r for r in runs_k if "mlflow.parentRunId" in r.data.tags]
+    child_s = [r for r in runs_s if "mlflow.parentRunId" in r.data.tags]
+    assert len(child_k) == 1 and child_k[0].data.tags["status"] == "completed"
+    for key in ("loss_d", "loss_g", "modes_covered"):
+        history_k = [
+            (m.step, m.value) for m in client_k.get_metric_history(child_k[0].info.run_id, key)
+        ]
+        history_s = [
+            (m.step, m.value) for m in client_s.get_metric_history(child_s[0].info.run_id, key)
+        ]
+        assert sorted(history_k) == sorted(history_s)  # no tick lost, none duplicated
+
+    third = run_cli("run", path, results=killed)
+    assert third.returncode == 0 and "(skipped)" in third.stdout
+    _, runs_after = runs_of(killed, "ganbench/resume")
+    assert len([r for r in runs_after if "mlflow.parentRunId" in r.data.tags]) == 1
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (("ls", "variants"), "wgan_gp"),
+        (("ls", "datasets"), "stacked_digits"),
+        (("ls", "metrics"), "higher is better"),
+        (("ls", "suites"), "quickstart"),
+    ],
+)
+def test_ls_lists_registries_and_suites(args, expected):
+    done = run_cli(*args)
+    assert done.returncode == 0 and expected in done.stdout
+
+
+def test_dry_run_prints_hashes_and_writes_nothing(tmp_path):
+    done = run_cli(
+        "run",
+        "suites/quickstart.toml",
+        "--dry-run",
+        "--only",
+        "dataset=ring8,seed=0",
+        results=tmp_path,
+    )
+    assert done.returncode == 0
+    lines = [line for line in done.stdout.splitlines() if "seed=0" in line]
+    assert len(lines) == 4 and all(len(line.split()[0]) == 16 for line in lines)
+    assert not (tmp_path / "mlflow.db").exists()

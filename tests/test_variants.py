@@ -1,0 +1,118 @@
+"""Every registered preset is built and trained for a few steps on every dataset kind.
+
+Parametrized over the registry: registering a preset is enough to have it tested.
+"""
+
+import math
+
+import pytest
+import torch
+from conftest import make_cell
+
+from harness.data import load_dataset
+from harness.evaluate.evaluator import Evaluator
+from harness.train.loop import Trainer
+from harness.variants import LOSSES, PENALTIES, PRESETS
+
+DATASETS = {
+    "ring8": {"size": 512, "test_size": 128},
+    "digits": {},
+    "stacked_digits": {"size": 512, "test_size": 128},
+}
+
+
+def build(cell, tmp_path):
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    cpu = torch.device("cpu")
+    return Trainer(cell, data, cpu, Evaluator(cell.evaluation, data, cpu), tmp_path)
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+@pytest.mark.parametrize("preset", PRESETS.names())
+def test_every_preset_builds_and_steps(preset, dataset, tmp_path):
+    cell = make_cell(preset, dataset, DATASETS[dataset], width=16, batch_size=32, latent_dim=16)
+    trainer = build(cell, tmp_path)
+    g_before = [p.detach().clone() for p in trainer.G.parameters()]
+    d_before = [p.detach().clone() for p in trainer.D.parameters()]
+    for _ in range(2):
+        stats = trainer.step()
+    assert all(torch.isfinite(s) for s in stats)
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.G.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.D.parameters(), strict=True))
+    assert trainer.d_steps_done == 2 * cell.variant.d_steps
+    samples, _ = trainer.evaluator.generate(
+        trainer.G, cell.variant.latent_dim, cell.variant.conditional, 10
+    )
+    assert samples.shape[1:] == trainer.data.info.shape
+    if cell.variant.penalty == "weight_clip":
+        assert max(p.abs().max() for p in trainer.D.parameters()) <= cell.variant.clip_value
+
+
+@pytest.mark.parametrize("resolution", [8, 16, 28, 32, 64])
+def test_dcgan_is_sized_to_the_resolution(resolution, tmp_path):
+    cell = make_cell(
+        "dcgan", "digits", {"resolution": resolution}, width=8, batch_size=8, latent_dim=8
+    )
+    trainer = build(cell, tmp_path)
+    out = trainer.G(torch.randn(3, 8))
+    assert out.shape == (3, 1, resolution, resolution)
+    assert trainer.D(out).shape == (3,)
+
+
+def test_presets_pick_the_architecture_that_fits_the_kind():
+    assert make_cell("dcgan", "ring8").variant.architecture == "mlp"
+    assert make_cell("dcgan", "digits").variant.architecture == "dcgan"
+    assert make_cell("gan", "digits").variant.architecture == "mlp"
+    wgan = make_cell("wgan", "digits").variant
+    assert (wgan.d_steps, wgan.clip_value, wgan.d_opt.name, wgan.d_opt.lr) == (
+        5,
+        0.01,
+        "rmsprop",
+        5e-5,
+    )
+    assert make_cell("wgan_gp", "ring8").variant.penalty_weight == 10.0
+    assert make_cell("sngan", "ring8").variant.normalization == "spectral"
+    assert make_cell("cgan", "ring8").variant.conditional
+
+
+def test_losses_match_their_closed_forms_at_zero_logits():
+    zero = torch.zeros(4)
+    expected_d = {
+        "minimax": 2 * math.log(2),
+        "nonsaturating": 2 * math.log(2),
+        "wasserstein": 0.0,
+        "hinge": 2.0,
+        "least_squares": 0.5,
+    }
+    expected_g = {
+        "minimax": -math.log(2),
+        "nonsaturating": math.log(2),
+        "wasserstein": 0.0,
+        "hinge": 0.0,
+        "least_squares": 0.5,
+    }
+    assert set(expected_d) == set(LOSSES.names())
+    for name in LOSSES.names():
+        loss = LOSSES.get(name)
+        assert float(loss.d_loss(zero, zero)) == pytest.approx(expected_d[name])
+        assert float(loss.g_loss(zero)) == pytest.approx(expected_g[name])
+
+
+def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
+    weight = torch.tensor([0.6, 0.8])  # unit norm: |∇D| = 1 everywhere
+
+    def critic(x, labels=None):
+        return x @ weight
+
+    real, fake = torch.randn(16, 2), torch.randn(16, 2)
+    term = PENALTIES.get("gradient_penalty").term
+    assert float(term(critic, real, fake, None, torch.Generator().manual_seed(0))) == pytest.approx(
+        0.0, abs=1e-10
+    )
+
+    def steep(x, labels=None):
+        return 3 * (x @ weight)
+
+    assert float(term(steep, real, fake, None, torch.Generator().manual_seed(0))) == pytest.approx(
+        4.0
+    )
