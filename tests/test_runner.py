@@ -163,9 +163,9 @@ def test_sigkill_mid_cell_then_rerun_resumes_to_the_uninterrupted_result(write_s
     assert "resuming at iteration" in resumed.stderr
     assert run_cli("run", path, results=straight).returncode == 0
 
-    record = lambda root: json.loads((next(root.glob("runs/resume/*")) / "state.json").read_text())[
-        "record"
-    ]  # noqa: E731
+    def record(root):
+        return json.loads((next(root.glob("runs/resume/*")) / "state.json").read_text())["record"]
+
     assert training_values(record(killed)) == training_values(record(straight))
     client_k, runs_k = runs_of(killed, "ganbench/resume")
     client_s, runs_s = runs_of(straight, "ganbench/resume")

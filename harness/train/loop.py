@@ -23,7 +23,8 @@ from harness.train.grids import save_samples
 from harness.train.seeding import derive_seed
 from harness.variants import ARCHITECTURES, LOSSES, PENALTIES
 
-SAMPLE_COUNT = 1000  # latents from the bank pictured every tick
+# Latents from the bank pictured every tick: a scatter of points, or an 8×8 grid of images.
+SAMPLE_COUNT = {"points": 1000, "images": 64}
 
 
 class Sink(Protocol):
@@ -290,7 +291,10 @@ class Trainer:
                     )
                 )
             samples, _ = self.evaluator.generate(
-                generator, self.variant.latent_dim, self.variant.conditional, SAMPLE_COUNT
+                generator,
+                self.variant.latent_dim,
+                self.variant.conditional,
+                SAMPLE_COUNT[self.data.info.kind],
             )
             samples_path = save_samples(
                 samples, self.data, self.run_dir / "samples" / f"tick_{self.tick + 1:04d}.png"
