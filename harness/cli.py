@@ -11,6 +11,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ganbench", description="Train, score and track GAN variants declared in suite files."
     )
+    from harness import __version__
+
+    parser.add_argument("--version", action="version", version=f"ganbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(

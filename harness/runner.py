@@ -8,6 +8,7 @@ continuing the same MLflow run so nothing is duplicated.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -68,6 +69,7 @@ def resolve_device(name: str = "auto"):
     return torch.device(name)
 
 
+@functools.cache
 def git_commit() -> str:
     try:
         out = subprocess.run(
@@ -82,16 +84,26 @@ def git_commit() -> str:
         return "unknown"
 
 
-def environment_tags(device) -> dict[str, str]:
+@functools.cache
+def _package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    tags = {"git_commit": git_commit(), "device": str(device), "python": platform.python_version()}
+    versions = {}
     for package in ("ganbench", "torch", "torchvision", "torch-fidelity", "mlflow", "optuna"):
         try:
-            tags[f"version.{package}"] = version(package)
+            versions[f"version.{package}"] = version(package)
         except PackageNotFoundError:
-            tags[f"version.{package}"] = "not installed"
-    return tags
+            versions[f"version.{package}"] = "not installed"
+    return versions
+
+
+def environment_tags(device) -> dict[str, str]:
+    return {
+        "git_commit": git_commit(),
+        "device": str(device),
+        "python": platform.python_version(),
+        **_package_versions(),
+    }
 
 
 class _CellSink:
@@ -156,7 +168,12 @@ def run_one(
     write_json(run_dir / "state.json", {"status": "running", "run_id": run_id})
     tracker.set_tags(run_id, {"status": "running", "device": str(device)})
 
-    result = _train_cell(cell, run_dir, device, tracker, run_id, progress, data_cache)
+    try:
+        result = _train_cell(cell, run_dir, device, tracker, run_id, progress, data_cache)
+    except BaseException:  # Ctrl-C and the like: close the MLflow run, keep it resumable
+        tracker.set_tags(run_id, {"status": "interrupted"})
+        tracker.end(run_id, "interrupted")
+        raise
     result.resumed = resumed
     tracker.set_tags(run_id, {"status": result.status, "status_reason": result.reason or "-"})
     checkpoint = run_dir / "checkpoint.pt"

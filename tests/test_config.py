@@ -3,7 +3,7 @@
 import io
 
 import pytest
-from conftest import run_cli, suite_text
+from conftest import REPO, run_cli, suite_text
 
 from harness import api
 from harness.config import expand, load_suite, parse_only, select
@@ -139,3 +139,10 @@ def test_only_filter_selects_cells(write_suite):
     ]
     with pytest.raises(ValueError, match="did you mean 'seed'"):
         parse_only("sed=1")
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "suites").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_suites_are_valid(path):
+    out = io.StringIO()
+    assert api.validate(str(path), out=out, err=io.StringIO()) == 0
+    assert "valid" in out.getvalue()

@@ -68,6 +68,20 @@ def test_a_completed_cell_is_skipped_on_a_second_call(tmp_path):
     assert len(runs) == 1
 
 
+def test_a_time_limited_cell_resumes_to_the_uninterrupted_result(tmp_path):
+    args = {**CELL_ARGS, "budget": {"kimg": 4, "ticks": 2, "max_minutes": 0.001}}
+    capped = make_cell("gan", "ring8", **args)
+    first = train_cell(capped, tmp_path / "capped")
+    assert first.status == "time_limit" and first.record["kimg"] < 4
+    uncapped = make_cell("gan", "ring8", **{**args, "budget": {"kimg": 4, "ticks": 2}})
+    assert uncapped.spec_hash == capped.spec_hash  # the cap is not part of the identity
+    resumed = train_cell(uncapped, tmp_path / "capped")
+    straight = train_cell(uncapped, tmp_path / "straight")
+    assert resumed.status == straight.status == "completed" and resumed.resumed
+    assert resumed.run_id == first.run_id
+    assert training_values(resumed.record) == training_values(straight.record)
+
+
 def test_smoke_suite_end_to_end_through_the_cli(tmp_path):
     done = run_cli("run", "suites/smoke.toml", results=tmp_path)
     assert done.returncode == 0, done.stderr

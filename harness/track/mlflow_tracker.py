@@ -16,6 +16,7 @@ MLFLOW_STATUS = {
     "time_limit": "FINISHED",
     "diverged": "FAILED",
     "failed": "FAILED",
+    "interrupted": "KILLED",
 }
 TAG_LIMIT = 5000
 

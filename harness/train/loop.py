@@ -139,6 +139,7 @@ class Trainer:
         self.iteration = self.tick = self.d_steps_done = 0
         self.wall_seconds = 0.0
         self.last_record: dict = {}
+        self.partial: torch.Tensor | None = None  # stats of a tick cut short by the time cap
 
     # -- state ---------------------------------------------------------------------------
 
@@ -163,6 +164,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             "last_record": self.last_record,
+            "partial_tick": self.partial,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -182,6 +184,7 @@ class Trainer:
         if state["cuda_rng"] is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.last_record = state["last_record"]
+        self.partial = state["partial_tick"]
 
     def resume(self, path: Path) -> None:
         self.load_state_dict(load_checkpoint(path))
@@ -257,31 +260,34 @@ class Trainer:
         sink = sink or NullSink()
         started = time.perf_counter()
         wall_at_start = self.wall_seconds
-        while self.tick < len(self.ticks):
-            # Train the iterations of this tick, keeping per-step stats as tensors.
-            tick_start, tick_started = self.iteration, time.perf_counter()
-            history: list[tuple[torch.Tensor, ...]] = []
+        while self.iteration < self.total:
+            # Train the iterations of this tick, keeping per-step stats as tensors. A tick cut
+            # short by the time cap keeps its stats in the checkpoint and is finished on resume.
+            segment_start, segment_started = self.iteration, time.perf_counter()
+            history = [tuple(row) for row in self.partial] if self.partial is not None else []
+            tick_start = self.iteration - len(history)
             out_of_time = False
             while self.iteration < self.ticks[self.tick]:
                 history.append(self.step())
                 sink.on_step(self.iteration)
                 if max_seconds is not None and time.perf_counter() - started > max_seconds:
-                    out_of_time = True
+                    out_of_time = self.iteration < self.ticks[self.tick]
                     break
             self.wall_seconds = wall_at_start + time.perf_counter() - started
 
             # Stop at the first non-finite or exploded loss, naming the step and the loss.
-            stacked = torch.stack([torch.stack(h) for h in history]) if history else None
-            if stacked is not None:
-                bad = ~torch.isfinite(stacked) | (stacked.abs() > self.cell.budget.diverge_above)
-                if bad.any():
-                    return self._diverged(stacked, bad, names, tick_start)
+            stacked = torch.stack([torch.stack(h) for h in history])
+            bad = ~torch.isfinite(stacked) | (stacked.abs() > self.cell.budget.diverge_above)
+            if bad.any():
+                return self._diverged(stacked, bad, names, tick_start)
 
             # Stats, samples, evaluation when due, then the checkpoint.
-            final = self.tick == len(self.ticks) - 1 or out_of_time
-            record = self._tick_record(
-                stacked, names, time.perf_counter() - tick_started, tick_start
+            record = self._tick_record(stacked, names)
+            images = (
+                (self.iteration - segment_start) * self.variant.d_steps * self.variant.batch_size
             )
+            record["sec_per_kimg"] = (time.perf_counter() - segment_started) / (images / 1000)
+            final = self.iteration >= self.total or out_of_time
             evaluated = final or (self.tick + 1) % self.cell.evaluation.every_ticks == 0
             generator = self.G_ema if self.G_ema is not None else self.G
             if evaluated:
@@ -299,7 +305,8 @@ class Trainer:
             samples_path = save_samples(
                 samples, self.data, self.run_dir / "samples" / f"tick_{self.tick + 1:04d}.png"
             )
-            self.tick += 1
+            self.partial = stacked if out_of_time else None
+            self.tick += 0 if out_of_time else 1
             self.last_record = record
             save_checkpoint(self.state_dict(), self.run_dir / "checkpoint.pt")
             sink.on_tick(record, samples_path, evaluated)
@@ -322,7 +329,7 @@ class Trainer:
         reason = f"{names[column]} {what} at generator step {step} ({images} images seen)"
         return Outcome("diverged", reason, self.last_record)
 
-    def _tick_record(self, stacked, names, tick_seconds: float, tick_start: int) -> dict[str, Any]:
+    def _tick_record(self, stacked: torch.Tensor, names: tuple[str, ...]) -> dict[str, Any]:
         record: dict[str, Any] = {
             "tick": self.tick + 1,
             "images_seen": self.images_seen,
@@ -331,10 +338,6 @@ class Trainer:
             "d_steps": self.d_steps_done,
             "wall_seconds": self.wall_seconds,
         }
-        images = (self.iteration - tick_start) * self.variant.d_steps * self.variant.batch_size
-        if images:
-            record["sec_per_kimg"] = tick_seconds / (images / 1000)
-        if stacked is not None:
-            for name, value in zip(names, stacked.double().mean(dim=0).tolist(), strict=False):
-                record[name] = value
+        means = stacked.double().mean(dim=0).tolist()
+        record.update(zip(names, means, strict=False))
         return record
