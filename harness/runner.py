@@ -166,7 +166,10 @@ def run_one(
         tracker.log_params(run_id, _params(cell))
         tracker.log_artifact(run_id, run_dir / "spec.json")
     write_json(run_dir / "state.json", {"status": "running", "run_id": run_id})
-    tracker.set_tags(run_id, {"status": "running", "device": str(device)})
+    tags = {"status": "running", "device": str(device)}
+    if resumed and parent_run_id:
+        tags["resumed_in"] = parent_run_id  # the invocation that continued this cell
+    tracker.set_tags(run_id, tags)
 
     try:
         result = _train_cell(cell, run_dir, device, tracker, run_id, progress, data_cache)
