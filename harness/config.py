@@ -215,21 +215,20 @@ class BudgetSpec(Strict):
         return self
 
 
-DEFAULT_METRICS = ("modes_covered", "high_quality_fraction", "reverse_kl")
-
-
 class EvaluationSpec(Strict):
-    metrics: tuple[str, ...] = DEFAULT_METRICS
+    metrics: tuple[str, ...] | None = Field(
+        None, description="metric names; default: every registered metric that fits the dataset"
+    )
     num_samples: int = Field(2500, ge=1)
     every_ticks: int = Field(1, ge=1, description="evaluate every N ticks and at the end")
     seed: int = Field(2014, description="seed of the suite-wide latent bank")
 
     @field_validator("metrics")
     @classmethod
-    def _metrics(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _metrics(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         from harness.evaluate import METRICS
 
-        for name in value:
+        for name in value or ():
             _check_name(METRICS, name)
         return value
 
@@ -263,7 +262,7 @@ class SuiteSpec(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SuiteSpec:
-        from harness.evaluate import METRICS
+        from harness.evaluate import CLASSIFIER_DATASETS, METRICS, metric_applies
 
         for field_name, entries in (("variants", self.variants), ("datasets", self.datasets)):
             names = [e.display_name for e in entries]
@@ -273,11 +272,16 @@ class SuiteSpec(Strict):
                         f"{field_name}: two entries are called '{name}'; give one a name/label"
                     )
         kinds = {d.kind for d in self.datasets}
-        for metric in self.evaluation.metrics:
-            if not kinds & set(METRICS.meta(metric)["kinds"]):
+        for metric in self.evaluation.metrics or ():
+            if not any(metric_applies(metric, d.name, d.kind) for d in self.datasets):
                 raise ValueError(
-                    f"evaluation.metrics: '{metric}' applies to "
-                    f"{'/'.join(METRICS.meta(metric)['kinds'])} datasets and the suite has none"
+                    f"evaluation.metrics: '{metric}' applies to none of this suite's datasets "
+                    f"(it needs {'/'.join(METRICS.meta(metric)['kinds'])} data"
+                    + (
+                        f"; image metrics need one of {', '.join(CLASSIFIER_DATASETS)} for now)"
+                        if "images" in METRICS.meta(metric)["kinds"]
+                        else ")"
+                    )
                 )
         for index, variant in enumerate(self.variants):
             for kind in sorted(kinds):
@@ -332,7 +336,9 @@ def format_validation_error(error: ValidationError) -> str:
     """One line for the first problem pydantic found."""
     detail = error.errors()[0]
     loc = tuple(p for p in detail["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    key = _format_loc(loc) or "(top level)"
+    key = _format_loc(loc)
+    if not key:  # a check across keys: its message names them
+        return detail["msg"].removeprefix("Value error, ")
     if detail["type"] == "extra_forbidden":
         parent = _model_at(loc[:-1])
         allowed = list(parent.model_fields) if parent else []
@@ -422,12 +428,15 @@ class RunSpec:
 
 def expand(suite: SuiteSpec) -> list[RunSpec]:
     """The variant × dataset × seed matrix, in a stable order."""
-    from harness.evaluate import METRICS
+    from harness.evaluate import METRICS, metric_applies
 
     cells = []
+    requested = suite.evaluation.metrics
+    if requested is None:
+        requested = tuple(METRICS.names())
     for dataset in suite.datasets:
         kind = dataset.kind
-        metrics = tuple(m for m in suite.evaluation.metrics if kind in METRICS.meta(m)["kinds"])
+        metrics = tuple(m for m in requested if metric_applies(m, dataset.name, kind))
         evaluation = suite.evaluation.model_copy(update={"metrics": metrics})
         params = dataset.resolved_params()
         for variant in suite.variants:

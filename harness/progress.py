@@ -110,15 +110,17 @@ def make_progress(total_cells: int, stream: TextIO | None = None) -> PlainProgre
     return BarProgress(total_cells, stream) if isatty else PlainProgress(total_cells, stream)
 
 
-def summary_table(results, metrics: tuple[str, ...] = ()) -> str:
-    """A fixed-width table of every cell: status, wall time, images seen, main metrics."""
-    if not metrics:
-        seen: list[str] = []
-        for result in results:
-            for name in result.cell.evaluation.metrics:
-                if name not in seen:
-                    seen.append(name)
-        metrics = tuple(seen)
+def summary_table(results) -> str:
+    """A fixed-width table of every cell: status, wall time, images seen, losses, metrics."""
+    from harness.evaluate import metric_key
+
+    metrics: list[str] = []
+    for result in results:
+        cell = result.cell
+        for name in cell.evaluation.metrics:
+            key = metric_key(name, cell.dataset_kind, cell.evaluation.num_samples)
+            if key not in metrics:
+                metrics.append(key)
     header = ["variant", "dataset", "seed", "status", "wall_s", "kimg", *HEADLINE_STATS, *metrics]
     rows = []
     for r in results:

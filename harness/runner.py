@@ -40,6 +40,11 @@ def results_root(explicit: str | os.PathLike | None = None) -> Path:
     return Path(explicit or os.environ.get("GANBENCH_RESULTS") or "results")
 
 
+def cache_root(results: Path) -> Path:
+    """Trained classifiers and reference features: ``GANBENCH_CACHE``, else ``<results>/cache``."""
+    return Path(os.environ.get("GANBENCH_CACHE") or Path(results) / "cache")
+
+
 def run_dir_of(cell: RunSpec, results: Path) -> Path:
     return Path(results) / "runs" / cell.suite / cell.spec_hash
 
@@ -172,7 +177,7 @@ def run_one(
     tracker.set_tags(run_id, tags)
 
     try:
-        result = _train_cell(cell, run_dir, device, tracker, run_id, progress, data_cache)
+        result = _train_cell(cell, results, device, tracker, run_id, progress, data_cache)
     except BaseException:  # Ctrl-C and the like: close the MLflow run, keep it resumable
         tracker.set_tags(run_id, {"status": "interrupted"})
         tracker.end(run_id, "interrupted")
@@ -201,13 +206,14 @@ def _params(cell: RunSpec) -> dict[str, str]:
     return flatten(cell.to_dict())
 
 
-def _train_cell(cell, run_dir, device, tracker, run_id, progress, data_cache) -> CellResult:
+def _train_cell(cell, results, device, tracker, run_id, progress, data_cache) -> CellResult:
     """Build everything, resume from the checkpoint if any, and train; failures are caught."""
     from harness.data import load_dataset
     from harness.evaluate.evaluator import Evaluator
     from harness.train.loop import Trainer
     from harness.train.seeding import configure_determinism
 
+    run_dir = run_dir_of(cell, results)
     try:
         configure_determinism(device)
         key = (cell.dataset, json.dumps(cell.dataset_params, sort_keys=True))
@@ -215,7 +221,11 @@ def _train_cell(cell, run_dir, device, tracker, run_id, progress, data_cache) ->
         if key not in cache:
             cache[key] = load_dataset(cell.dataset, cell.dataset_params)
         data = cache[key]
-        trainer = Trainer(cell, data, device, Evaluator(cell.evaluation, data, device), run_dir)
+        evaluator = Evaluator(
+            cell.evaluation, data, device, cache_root(results), cell.dataset_params
+        )
+        tracker.set_tags(run_id, evaluator.describe())
+        trainer = Trainer(cell, data, device, evaluator, run_dir)
         checkpoint = run_dir / "checkpoint.pt"
         if checkpoint.exists():
             trainer.resume(checkpoint)

@@ -11,7 +11,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-TIMING_KEYS = {"wall_seconds", "sec_per_kimg"}
+
+
+def pytest_configure(config):
+    """One classifier/reference cache for the whole session (the CLI subprocesses included),
+    so the digits classifier is trained once per test run."""
+    if "GANBENCH_CACHE" not in os.environ:
+        import tempfile
+
+        os.environ["GANBENCH_CACHE"] = tempfile.mkdtemp(prefix="ganbench-cache-")
+
+
+TIMING_KEYS = {"wall_seconds", "sec_per_kimg", "eval_seconds"}
 
 
 def suite_text(

@@ -1,37 +1,99 @@
-"""Metrics registry and the evaluator the runner calls.
+"""Metrics registry and the rules for which metric applies to which dataset.
 
 A metric is registered with ``higher_is_better`` (drives ranking and study direction) and the
 dataset kinds it applies to. Its function takes an ``EvalContext`` and returns a float or
 ``None`` (undefined for this sample, e.g. no high-quality samples), never a sentinel number.
+Image metrics need a feature extractor: for now a domain classifier the harness trains, which
+exists for the datasets in ``CLASSIFIER_DATASETS``; their logged names carry the protocol
+(sample count) and the ``_cls`` suffix, e.g. ``fid_10k_cls``.
 """
 
 from harness.registry import Registry
 
 METRICS = Registry("metric")
+CLASSIFIER_DATASETS = ("digits", "stacked_digits")
 
 
 def register_metric(name: str, target: str, *, higher_is_better: bool, kinds: tuple, doc: str):
     METRICS.register(name, target, doc=doc, higher_is_better=higher_is_better, kinds=kinds)
 
 
-register_metric(
-    "modes_covered",
-    "harness.evaluate.modes:modes_covered",
-    higher_is_better=True,
-    kinds=("points",),
-    doc="Modes that are the nearest mode of at least one high-quality sample (VEEGAN/PacGAN).",
-)
-register_metric(
-    "high_quality_fraction",
-    "harness.evaluate.modes:high_quality_fraction",
-    higher_is_better=True,
-    kinds=("points",),
-    doc="Fraction of samples within 3 std of their nearest mode (VEEGAN/PacGAN).",
-)
-register_metric(
-    "reverse_kl",
-    "harness.evaluate.modes:reverse_kl",
-    higher_is_better=False,
-    kinds=("points",),
-    doc="KL(modes of high-quality samples ‖ uniform over modes), in nats (PacGAN).",
-)
+def metric_applies(name: str, dataset: str, kind: str) -> bool:
+    """Whether ``name`` can be computed on this dataset."""
+    if kind not in METRICS.meta(name)["kinds"]:
+        return False
+    return kind != "images" or dataset in CLASSIFIER_DATASETS
+
+
+def metric_key(name: str, kind: str, num_samples: int) -> str:
+    """The logged name: image metrics carry sample count and extractor (``fid_10k_cls``)."""
+    if kind != "images":
+        return name
+    count = f"{num_samples // 1000}k" if num_samples % 1000 == 0 else str(num_samples)
+    return f"{name}_{count}_cls"
+
+
+POINTS, IMAGES, BOTH = ("points",), ("images",), ("points", "images")
+MODES = "harness.evaluate.modes"
+IMAGE = "harness.evaluate.image_metrics"
+for name, target, higher, kinds, doc in (
+    (
+        "modes_covered",
+        f"{MODES}:modes_covered",
+        True,
+        BOTH,
+        "Modes reached: nearest mode of a high-quality sample (2-D), or a class the domain classifier predicts (images).",
+    ),
+    (
+        "high_quality_fraction",
+        f"{MODES}:high_quality_fraction",
+        True,
+        POINTS,
+        "Fraction of samples within 3 std of their nearest mode (VEEGAN/PacGAN).",
+    ),
+    (
+        "reverse_kl",
+        f"{MODES}:reverse_kl",
+        False,
+        BOTH,
+        "KL(mode histogram of generated samples ‖ uniform), in nats (PacGAN).",
+    ),
+    (
+        "is",
+        f"{IMAGE}:inception_score",
+        True,
+        IMAGES,
+        "Inception Score (Salimans et al. 2016), torch-fidelity.",
+    ),
+    (
+        "fid",
+        f"{IMAGE}:frechet_distance",
+        False,
+        IMAGES,
+        "Fréchet distance (Heusel et al. 2017), torch-fidelity.",
+    ),
+    (
+        "kid",
+        f"{IMAGE}:kernel_distance",
+        False,
+        IMAGES,
+        "Kernel distance (Bińkowski et al. 2018), torch-fidelity.",
+    ),
+    (
+        "precision",
+        f"{IMAGE}:precision",
+        True,
+        IMAGES,
+        "Improved precision, k=3 (Kynkäänniemi et al. 2019), torch-fidelity.",
+    ),
+    (
+        "recall",
+        f"{IMAGE}:recall",
+        True,
+        IMAGES,
+        "Improved recall, k=3 (Kynkäänniemi et al. 2019), torch-fidelity.",
+    ),
+    ("density", f"{IMAGE}:density", True, IMAGES, "Density, k=5 (Naeem et al. 2020)."),
+    ("coverage", f"{IMAGE}:coverage", True, IMAGES, "Coverage, k=5 (Naeem et al. 2020)."),
+):
+    register_metric(name, target, higher_is_better=higher, kinds=kinds, doc=doc)

@@ -1,18 +1,22 @@
 """The evaluator: a fixed latent bank per suite, generated samples, registered metrics.
 
-The runner builds one ``Evaluator`` per cell and calls ``evaluate(generator)`` at eval ticks.
-The latent bank depends only on the evaluation seed and the latent size, so every cell of a
-suite is scored on the same latents and scores differ only because the models differ.
+The runner builds one ``Evaluator`` per cell and calls ``evaluate(generator, ...)`` at eval
+ticks. The latent bank depends only on the evaluation seed and the latent size, so every cell
+of a suite is scored on the same latents and scores differ only because the models differ.
+Image metrics go through a ``FidelityBridge`` (torch-fidelity with a domain classifier),
+built once per cell, before training, so a missing extractor fails early.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from harness.evaluate import METRICS
+from harness.evaluate import METRICS, metric_key
 
 
 @dataclass
@@ -20,17 +24,44 @@ class EvalContext:
     samples: torch.Tensor
     labels: torch.Tensor | None
     data: Any
+    bridge: Any = None
+    num_samples: int = 0
     cache: dict = field(default_factory=dict)
 
 
 class Evaluator:
     """Scores a generator with the cell's metrics; restores the generator's train/eval mode."""
 
-    def __init__(self, spec, data, device: torch.device, chunk: int = 1000) -> None:
-        self.spec = spec
-        self.data = data
-        self.device = device
-        self.chunk = chunk
+    def __init__(
+        self,
+        spec,
+        data,
+        device: torch.device,
+        cache_dir: Path | None = None,
+        dataset_params: dict | None = None,
+        chunk: int = 1000,
+    ) -> None:
+        self.spec, self.data, self.device, self.chunk = spec, data, device, chunk
+        self.bridge = None
+        if data.info.kind == "images" and spec.metrics:
+            from harness.evaluate.fidelity import FidelityBridge
+
+            if cache_dir is None:
+                raise ValueError(
+                    "image metrics need a cache directory for classifiers and reference features"
+                )
+            self.bridge = FidelityBridge(
+                data.info.name, dataset_params or {}, data, device, Path(cache_dir)
+            )
+
+    def describe(self) -> dict[str, str]:
+        """The evaluation protocol, logged as tags so scores are compared only when it matches."""
+        tags = {
+            "eval.num_samples": str(self.spec.num_samples),
+            "eval.seed": str(self.spec.seed),
+            "eval.metrics": ",".join(self.spec.metrics),
+        }
+        return {**tags, **(self.bridge.describe() if self.bridge else {})}
 
     def latent_bank(self, latent_dim: int, count: int | None = None):
         """Latents and class labels drawn from the suite's evaluation seed."""
@@ -59,14 +90,22 @@ class Evaluator:
         return torch.cat(out), labels
 
     def evaluate(self, generator, latent_dim: int, conditional: bool) -> dict[str, float]:
-        """Every metric of the cell; undefined ones are left out rather than faked."""
+        """Every metric of the cell under its logged name; undefined ones are left out."""
         if not self.spec.metrics:
             return {}
+        started = time.perf_counter()
         samples, labels = self.generate(generator, latent_dim, conditional)
-        context = EvalContext(samples, labels, self.data)
+        return self.score(samples, labels) | {"eval_seconds": time.perf_counter() - started}
+
+    def score(self, samples: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
+        """Score a given set of samples (what ``evaluate`` does after generating them)."""
+        context = EvalContext(samples, labels, self.data, self.bridge, len(samples))
+        kind = self.data.info.kind
         scores = {}
         for name in self.spec.metrics:
             value = METRICS.get(name)(context)
             if value is not None:
-                scores[name] = float(value)
+                scores[metric_key(name, kind, len(samples))] = float(value)
+        if self.bridge is not None and self.bridge.reference_cache_hit is not None:
+            scores["eval_reference_cached"] = float(self.bridge.reference_cache_hit)
         return scores

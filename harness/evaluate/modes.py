@@ -1,7 +1,13 @@
-"""Mode metrics for 2-D Gaussian mixtures (Srivastava et al. 2017; Lin et al. 2018, PacGAN).
+"""Mode metrics.
 
-A sample is high quality when it lies within 3 standard deviations of its nearest mode centre;
-a mode is covered when it is the nearest mode of at least one high-quality sample.
+2-D Gaussian mixtures (Srivastava et al. 2017; Lin et al. 2018, PacGAN): a sample is high
+quality when it lies within 3 standard deviations of its nearest mode centre; a mode is covered
+when it is the nearest mode of at least one high-quality sample; ``reverse_kl`` is the KL of
+the high-quality samples' mode histogram against uniform.
+
+Images with a domain classifier (digits: 10 modes; stacked digits: 1,000 modes, each channel
+classified): a mode is covered when the classifier assigns it at least one generated sample;
+``reverse_kl`` is KL(histogram of predicted modes ‖ uniform) over all samples.
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ def assign_modes(samples: torch.Tensor, centres: torch.Tensor, std: float):
 
 
 def _mode_counts(context) -> torch.Tensor:
-    """Per-mode counts of high-quality samples, computed once per evaluation."""
+    """Per-mode counts (high-quality samples for points, predictions for images), computed once."""
+    if context.data.info.kind == "images":
+        from harness.evaluate.image_metrics import predicted_class_counts
+
+        return predicted_class_counts(context)
     if "mode_counts" not in context.cache:
         info = context.data.info
         centres = torch.tensor(info.mode_centres, dtype=torch.float64)
@@ -37,7 +47,7 @@ def high_quality_fraction(context) -> float:
 
 
 def reverse_kl(context) -> float | None:
-    """KL(p ‖ uniform) where p is the mode histogram of the high-quality samples."""
+    """KL(p ‖ uniform) where p is the mode histogram; None when there is nothing to count."""
     counts = _mode_counts(context).double()
     total = counts.sum()
     if total == 0:

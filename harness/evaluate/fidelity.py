@@ -1,0 +1,228 @@
+"""The bridge to torch-fidelity: domain-classifier feature extractors registered into
+torch-fidelity, features extracted in memory (no image files), metrics computed by
+torch-fidelity's own functions, and real-data features cached under a hash of everything
+that determines them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+
+from harness.evaluate.classifier import SmallCNN, data_hash, load_or_train
+
+# Bump when the way images reach the extractor changes (quantisation, channel handling).
+PREPROCESSING_VERSION = 1
+# torch-fidelity settings every score uses; logged with the scores.
+FIDELITY_KWARGS = {
+    "isc_splits": 10,
+    "samples_shuffle": True,
+    "rng_seed": 2020,
+    "kid_subsets": 100,
+    "kid_kernel": "poly",
+    "kid_kernel_poly_degree": 3,
+    "kid_kernel_poly_gamma": None,
+    "kid_kernel_poly_coef0": 1,
+    "prc_neighborhood": 3,
+    "prc_batch_size": 10000,
+    "save_cpu_ram": True,
+    "verbose": False,
+}
+BATCH_SIZE = 500
+
+
+def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float images → uint8 RGB, exactly as saving them to PNG and reading back would."""
+    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.expand(-1, 3, -1, -1).contiguous() if pixels.shape[1] == 1 else pixels
+
+
+class ClassifierExtractor(FeatureExtractorBase):
+    """A harness-trained classifier as a torch-fidelity feature extractor.
+
+    Input: uint8 RGB batches (torch-fidelity's convention); a one-channel classifier reads
+    the first channel. Features: ``features`` (penultimate layer; FID, KID, PR) and
+    ``logits`` (IS, mode coverage).
+    """
+
+    stacked = False
+
+    def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
+        super().__init__(name, features_list)
+        saved = torch.load(feature_extractor_weights_path, map_location="cpu", weights_only=True)
+        meta = saved["meta"]
+        self.resolution = meta["resolution"]
+        self.in_channels = meta["in_channels"]
+        self.model = SmallCNN(
+            meta["in_channels"], meta["num_classes"], json.loads(meta["recipe"])["width"]
+        )
+        self.model.load_state_dict(saved["state_dict"])
+
+    @staticmethod
+    def get_provided_features_list():
+        return ("features", "logits")
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return "logits" if metric == "isc" else "features"
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        return torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+
+    def _classify(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.float() / 127.5 - 1
+        if x.shape[-1] != self.resolution:
+            x = F.interpolate(
+                x, size=(self.resolution,) * 2, mode="bilinear", antialias=True, align_corners=False
+            )
+        return self.model(x)
+
+    def forward(self, x: torch.Tensor):
+        if self.stacked:
+            # Classify each channel; features concatenate, logits are the joint 1,000-way
+            # log-probabilities of the triple (label = 100·d0 + 10·d1 + d2).
+            outs = [self._classify(x[:, c : c + 1]) for c in range(3)]
+            features = torch.cat([f for f, _ in outs], dim=1)
+            lp = [logits.log_softmax(dim=1) for _, logits in outs]
+            logits = (
+                lp[0][:, :, None, None] + lp[1][:, None, :, None] + lp[2][:, None, None, :]
+            ).flatten(1)
+        else:
+            features, logits = self._classify(x[:, : self.in_channels])
+        out = {"features": features, "logits": logits}
+        return tuple(out[name] for name in self.features_list)
+
+
+class StackedClassifierExtractor(ClassifierExtractor):
+    stacked = True
+
+
+class TensorImages(torch.utils.data.Dataset):
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+
+# Which classifier family scores which dataset: (family, extractor class).
+FAMILIES = {
+    "digits": ("digits", ClassifierExtractor),
+    "stacked_digits": ("digits", StackedClassifierExtractor),
+}
+
+
+def has_classifier(dataset: str) -> bool:
+    return dataset in FAMILIES
+
+
+def _digits_training_data(data_params: dict) -> tuple[tuple, tuple]:
+    """The digits train/test split the dataset itself uses, at the native 8×8 resolution."""
+    from harness.data import load_dataset
+
+    split_seed = data_params.get("split_seed", data_params.get("seed", 0))
+    digits = load_dataset(
+        "digits", {"test_fraction": data_params["test_fraction"], "split_seed": split_seed}
+    )
+    return (digits.train_x, digits.train_y), (digits.test_x, digits.test_y)
+
+
+class FidelityBridge:
+    """Feature extraction and torch-fidelity metrics for one dataset and one extractor."""
+
+    def __init__(
+        self, dataset: str, data_params: dict, data, device: torch.device, cache_dir: Path
+    ) -> None:
+        from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+        from torch_fidelity.utils import create_feature_extractor
+
+        family, cls = FAMILIES[dataset]
+        train, test = _digits_training_data(data_params)
+        _, meta = load_or_train(family, train, test, 10, cache_dir)
+        self.weights_path = meta["path"]
+        self.classifier = meta
+        self.name = f"ganbench-{dataset}-cls-{meta['hash']}"
+        if self.name not in FEATURE_EXTRACTORS_REGISTRY:
+            register_feature_extractor(self.name, cls)
+        self.cuda = device.type == "cuda"
+        self.extractor = create_feature_extractor(
+            self.name,
+            ["features", "logits"],
+            cuda=self.cuda,
+            feature_extractor_weights_path=self.weights_path,
+            verbose=False,
+        )
+        self.data, self.dataset, self.cache_dir = data, dataset, Path(cache_dir)
+        self.reference_forward_passes = 0
+        self._reference: dict | None = None
+        self.reference_cache_hit: bool | None = None
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "eval.extractor": self.name,
+            "eval.extractor_kind": "domain-classifier",
+            "eval.extractor_weights_hash": self.classifier["hash"],
+            "eval.classifier_accuracy": f"{self.classifier['accuracy']:.4f}",
+            "eval.reference_split": "train",
+            "eval.fidelity_kwargs": json.dumps(FIDELITY_KWARGS, sort_keys=True),
+        }
+
+    def features(self, images_uint8: torch.Tensor) -> dict[str, torch.Tensor]:
+        """torch-fidelity's own feature loop over in-memory uint8 images."""
+        from torch_fidelity.utils import get_featuresdict_from_dataset
+
+        if self.cuda:
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        return get_featuresdict_from_dataset(
+            TensorImages(images_uint8), self.extractor, BATCH_SIZE, self.cuda, True, False
+        )
+
+    def reference(self, count: int) -> dict[str, torch.Tensor]:
+        """Real-data features of the first ``count`` training images, cached on disk."""
+        if self._reference is not None and len(self._reference["features"]) == min(
+            count, len(self.data.train_x)
+        ):
+            self.reference_cache_hit = True
+            return self._reference
+        real = to_uint8_rgb(self.data.train_x[:count])
+        key = hashlib.sha256(
+            json.dumps(
+                {
+                    "extractor": self.name,
+                    "weights": self.classifier["hash"],
+                    "data": data_hash(real, self.data.train_y[:count]),
+                    "count": len(real),
+                    "preprocessing": PREPROCESSING_VERSION,
+                    "split": "train",
+                },
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()[:20]
+        path = self.cache_dir / "reference" / f"{key}.pt"
+        if path.exists():
+            self._reference = torch.load(path, map_location="cpu", weights_only=True)
+            self.reference_cache_hit = True
+        else:
+            self._reference = self.features(real)
+            self.reference_forward_passes += 1
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+            torch.save(self._reference, tmp)
+            os.replace(tmp, path)
+            self.reference_cache_hit = False
+        return self._reference

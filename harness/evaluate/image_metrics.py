@@ -1,0 +1,121 @@
+"""Image metrics. IS, FID, KID and precision/recall are torch-fidelity's own functions applied
+to features extracted in memory; density/coverage (which torch-fidelity lacks) and
+classifier mode coverage are computed here."""
+
+from __future__ import annotations
+
+import torch
+
+from harness.evaluate.fidelity import FIDELITY_KWARGS, to_uint8_rgb
+
+
+def _features(context):
+    """Generated and reference features, extracted once per evaluation."""
+    if "generated" not in context.cache:
+        context.cache["generated"] = context.bridge.features(to_uint8_rgb(context.samples))
+        context.cache["reference"] = context.bridge.reference(context.num_samples)
+    return context.cache["generated"], context.cache["reference"]
+
+
+def inception_score(context) -> float:
+    from torch_fidelity.metric_isc import isc_featuresdict_to_metric
+
+    generated, _ = _features(context)
+    return isc_featuresdict_to_metric(generated, "logits", **FIDELITY_KWARGS)[
+        "inception_score_mean"
+    ]
+
+
+def frechet_distance(context) -> float:
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    generated, reference = _features(context)
+    stats = [fid_features_to_statistics(f["features"]) for f in (generated, reference)]
+    return fid_statistics_to_metric(*stats, False)["frechet_inception_distance"]
+
+
+def kid_subset_size(n_generated: int, n_reference: int) -> int:
+    return min(1000, n_generated, n_reference)
+
+
+def kernel_distance(context) -> float:
+    from torch_fidelity.metric_kid import kid_featuresdict_to_metric
+
+    generated, reference = _features(context)
+    size = kid_subset_size(len(generated["features"]), len(reference["features"]))
+    kwargs = {**FIDELITY_KWARGS, "kid_subset_size": size}
+    return kid_featuresdict_to_metric(generated, reference, "features", **kwargs)[
+        "kernel_inception_distance_mean"
+    ]
+
+
+def _precision_recall(context) -> dict:
+    from torch_fidelity.metric_prc import prc_featuresdict_to_metric
+
+    if "prc" not in context.cache:
+        generated, reference = _features(context)
+        context.cache["prc"] = prc_featuresdict_to_metric(
+            generated, reference, "features", **FIDELITY_KWARGS
+        )
+    return context.cache["prc"]
+
+
+def precision(context) -> float:
+    return _precision_recall(context)["precision"]
+
+
+def recall(context) -> float:
+    return _precision_recall(context)["recall"]
+
+
+def density_coverage(
+    real: torch.Tensor, fake: torch.Tensor, k: int = 5, chunk: int = 2048
+) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020, arXiv:2002.09797), radii from real samples.
+
+    r_i is the distance from real sample i to its k-th nearest other real sample.
+    density = 1/(k·M) Σ_j Σ_i [d(fake_j, real_i) ≤ r_i];
+    coverage = 1/N Σ_i [min_j d(real_i, fake_j) ≤ r_i].
+    """
+    real, fake = real.double(), fake.double()
+    radii = torch.empty(len(real), dtype=torch.float64)
+    for start in range(0, len(real), chunk):
+        distances = torch.cdist(real[start : start + chunk], real)
+        radii[start : start + chunk] = distances.kthvalue(k + 1, dim=1).values  # +1: itself
+    inside = 0.0
+    nearest_fake = torch.full((len(real),), float("inf"), dtype=torch.float64)
+    for start in range(0, len(fake), chunk):
+        distances = torch.cdist(fake[start : start + chunk], real)  # fakes × reals
+        inside += float((distances <= radii).sum())
+        nearest_fake = torch.minimum(nearest_fake, distances.min(dim=0).values)
+    density = inside / (k * len(fake))
+    coverage = float((nearest_fake <= radii).double().mean())
+    return density, coverage
+
+
+def _density_coverage(context) -> tuple[float, float]:
+    if "density_coverage" not in context.cache:
+        generated, reference = _features(context)
+        context.cache["density_coverage"] = density_coverage(
+            reference["features"], generated["features"]
+        )
+    return context.cache["density_coverage"]
+
+
+def density(context) -> float:
+    return _density_coverage(context)[0]
+
+
+def coverage(context) -> float:
+    return _density_coverage(context)[1]
+
+
+def predicted_class_counts(context) -> torch.Tensor:
+    """How many generated samples the classifier puts in each class (or stacked triple)."""
+    if "class_counts" not in context.cache:
+        generated, _ = _features(context)
+        predicted = generated["logits"].argmax(dim=1)
+        context.cache["class_counts"] = torch.bincount(
+            predicted, minlength=context.data.info.num_classes
+        )
+    return context.cache["class_counts"]

@@ -1,0 +1,230 @@
+"""Image metrics: closed forms, agreement with torch_fidelity.calculate_metrics on PNG files,
+stacked-digit mode coverage, and the reference-feature cache."""
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_cell
+from scipy import linalg
+
+from harness.data import load_dataset
+from harness.evaluate import METRICS
+from harness.evaluate.evaluator import EvalContext, Evaluator
+from harness.evaluate.fidelity import FIDELITY_KWARGS, to_uint8_rgb
+from harness.evaluate.image_metrics import density_coverage, kid_subset_size
+
+CPU = torch.device("cpu")
+ALL_IMAGE_METRICS = [
+    "is",
+    "fid",
+    "kid",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "modes_covered",
+    "reverse_kl",
+]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ["GANBENCH_CACHE"])
+
+
+def features_context(
+    generated: torch.Tensor, reference: torch.Tensor, logits: torch.Tensor | None = None
+):
+    """An evaluation context whose features are given (the metric code path after extraction)."""
+    logits = logits if logits is not None else torch.zeros(len(generated), 10)
+    context = EvalContext(torch.empty(0), None, None, num_samples=len(generated))
+    context.cache["generated"] = {"features": generated, "logits": logits}
+    context.cache["reference"] = {"features": reference, "logits": torch.zeros(len(reference), 10)}
+    return context
+
+
+def metric(name, context):
+    return METRICS.get(name)(context)
+
+
+def gaussian(n, dim, mean, scale, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return mean + scale * torch.randn(n, dim, generator=generator)
+
+
+# ---- closed forms -----------------------------------------------------------------------
+
+
+def test_fid_of_a_set_against_itself_is_zero():
+    x = gaussian(2000, 16, 0.0, 1.0, 0)
+    assert abs(metric("fid", features_context(x, x.clone()))) < 1e-6
+
+
+def test_fid_between_two_gaussian_sets_equals_the_formula():
+    a = gaussian(3000, 8, 0.0, 1.0, 1)
+    b = gaussian(3000, 8, 0.5, torch.linspace(0.5, 2.0, 8), 2)
+    mu_a, mu_b = a.double().mean(0).numpy(), b.double().mean(0).numpy()
+    cov_a, cov_b = np.cov(a.numpy(), rowvar=False), np.cov(b.numpy(), rowvar=False)
+    expected = ((mu_a - mu_b) ** 2).sum() + np.trace(
+        cov_a + cov_b - 2 * linalg.sqrtm(cov_a @ cov_b).real
+    )
+    assert metric("fid", features_context(a, b)) == pytest.approx(expected, rel=1e-5)
+    # and close to the population value ||Δμ||² + Σ (σa - σb)² for diagonal covariances
+    population = 8 * 0.25 + float(((1.0 - torch.linspace(0.5, 2.0, 8)) ** 2).sum())
+    assert metric("fid", features_context(a, b)) == pytest.approx(population, rel=0.05)
+
+
+def test_inception_score_of_uniform_predictions_is_one_and_of_k_one_hot_classes_is_k():
+    x = torch.zeros(1000, 4)
+    assert metric("is", features_context(x, x, logits=torch.zeros(1000, 10))) == pytest.approx(
+        1.0, abs=1e-9
+    )
+    k = 10
+    one_hot = 50.0 * torch.eye(k).repeat(300, 1)
+    assert metric("is", features_context(x[:1], x, logits=one_hot)) == pytest.approx(k, rel=0.03)
+
+
+def test_kid_of_two_samples_of_one_distribution_is_about_zero():
+    a, b = gaussian(2000, 16, 0.0, 1.0, 3), gaussian(2000, 16, 0.0, 1.0, 4)
+    far = gaussian(2000, 16, 1.0, 1.0, 5)
+    same = metric("kid", features_context(a, b))
+    assert abs(same) < 1e-3
+    assert metric("kid", features_context(far, b)) > 100 * max(abs(same), 1e-4)
+
+
+def test_a_collapsed_generator_has_recall_and_coverage_near_zero():
+    real = gaussian(1000, 8, 0.0, 1.0, 6)
+    collapsed = real[:1].repeat(1000, 1) + 1e-4 * gaussian(1000, 8, 0.0, 1.0, 7)
+    context = features_context(collapsed, real)
+    assert metric("recall", context) < 0.02
+    assert metric("coverage", context) < 0.02
+    assert metric("precision", context) > 0.9  # its single point does lie on the real manifold
+
+
+def test_identical_distributions_give_density_one_and_coverage_point_97():
+    real, fake = gaussian(5000, 8, 0.0, 1.0, 8), gaussian(5000, 8, 0.0, 1.0, 9)
+    density, coverage = density_coverage(real, fake, k=5)
+    assert density == pytest.approx(1.0, abs=0.05)
+    assert coverage == pytest.approx(1 - 0.5**5, abs=0.015)  # ≈ 0.97 (Naeem et al. 2020)
+
+
+# ---- agreement with torch-fidelity on files ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_evaluator():
+    cell = make_cell(
+        "dcgan", "digits", evaluation={"num_samples": 1200, "metrics": ALL_IMAGE_METRICS}
+    )
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    return Evaluator(cell.evaluation, data, CPU, cache_dir(), cell.dataset_params)
+
+
+def test_classifier_is_accurate_and_named_apart_from_inception(digits_evaluator):
+    tags = digits_evaluator.describe()
+    assert float(tags["eval.classifier_accuracy"]) >= 0.97
+    assert tags["eval.extractor"].startswith("ganbench-digits-cls-")
+    assert tags["eval.extractor_kind"] == "domain-classifier"
+    scores = digits_evaluator.score(torch.rand(1200, 1, 8, 8) * 2 - 1)
+    assert (
+        "fid_1200_cls" in scores
+        and "fid" not in scores
+        and not any(k.startswith("fid_") and not k.endswith("_cls") for k in scores)
+    )
+
+
+def _save_pngs(images_uint8: torch.Tensor, folder: Path) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for index, image in enumerate(images_uint8):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{index:05d}.png")
+
+
+def test_scores_agree_with_torch_fidelity_on_the_same_images_saved_to_disk(
+    digits_evaluator, tmp_path
+):
+    import torch_fidelity
+
+    bridge = digits_evaluator.bridge
+    real = digits_evaluator.data.train_x[:1200]
+    generator = torch.Generator().manual_seed(0)
+    generated = (real.roll(7, dims=0) + 0.3 * torch.randn(real.shape, generator=generator)).clamp(
+        -1, 1
+    )
+    ours = digits_evaluator.score(generated)
+
+    _save_pngs(to_uint8_rgb(generated), tmp_path / "generated")
+    _save_pngs(to_uint8_rgb(real), tmp_path / "real")
+    theirs = torch_fidelity.calculate_metrics(
+        input1=str(tmp_path / "generated"),
+        input2=str(tmp_path / "real"),
+        isc=True,
+        fid=True,
+        kid=True,
+        prc=True,
+        cuda=False,
+        cache=False,
+        batch_size=500,
+        feature_extractor=bridge.name,
+        feature_extractor_weights_path=bridge.weights_path,
+        kid_subset_size=kid_subset_size(1200, 1200),
+        **{k: v for k, v in FIDELITY_KWARGS.items() if k != "verbose"},
+        verbose=False,
+    )
+    pairs = {
+        "is_1200_cls": "inception_score_mean",
+        "fid_1200_cls": "frechet_inception_distance",
+        "kid_1200_cls": "kernel_inception_distance_mean",
+        "precision_1200_cls": "precision",
+        "recall_1200_cls": "recall",
+    }
+    for ours_key, theirs_key in pairs.items():
+        assert ours[ours_key] == pytest.approx(theirs[theirs_key], rel=1e-5), ours_key
+
+
+# ---- stacked digits and the reference cache ---------------------------------------------
+
+
+def test_real_stacked_digits_cover_the_modes_and_one_triple_covers_one():
+    cell = make_cell(
+        "dcgan",
+        "stacked_digits",
+        {"size": 26_000, "test_size": 100},
+        evaluation={"num_samples": 26_000, "metrics": ["modes_covered", "reverse_kl"]},
+    )
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    evaluator = Evaluator(cell.evaluation, data, CPU, cache_dir(), cell.dataset_params)
+    scores = evaluator.score(data.train_x)
+    assert scores["modes_covered_26k_cls"] >= 990
+    assert scores["reverse_kl_26k_cls"] < 0.05
+    one = evaluator.score(data.train_x[:1].repeat(2000, 1, 1, 1))
+    assert one["modes_covered_2k_cls"] == 1
+    assert one["reverse_kl_2k_cls"] == pytest.approx(math.log(1000))
+
+
+def test_a_second_evaluation_does_no_real_data_forward_pass():
+    cell = make_cell("dcgan", "digits", evaluation={"num_samples": 500, "metrics": ["fid"]})
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    fresh_cache = cache_dir() / "reference-test"
+    fresh_cache.mkdir(exist_ok=True)
+    for folder in ("classifiers",):  # reuse the trained classifier, not the reference features
+        (fresh_cache / folder).mkdir(exist_ok=True)
+        for path in (cache_dir() / folder).glob("*.pt"):
+            (fresh_cache / folder / path.name).write_bytes(path.read_bytes())
+    samples = torch.rand(500, 1, 8, 8) * 2 - 1
+    first = Evaluator(cell.evaluation, data, CPU, fresh_cache, cell.dataset_params)
+    first_scores = first.score(samples)
+    assert (
+        first.bridge.reference_forward_passes == 1 and first_scores["eval_reference_cached"] == 0.0
+    )
+    second = Evaluator(cell.evaluation, data, CPU, fresh_cache, cell.dataset_params)
+    second_scores = second.score(samples)
+    assert (
+        second.bridge.reference_forward_passes == 0
+        and second_scores["eval_reference_cached"] == 1.0
+    )
+    assert second_scores["fid_500_cls"] == first_scores["fid_500_cls"]
