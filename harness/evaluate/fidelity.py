@@ -31,7 +31,7 @@ FIDELITY_KWARGS = {
     "kid_kernel_poly_coef0": 1,
     "prc_neighborhood": 3,
     "prc_batch_size": 10000,
-    "save_cpu_ram": True,
+    "save_cpu_ram": True,  # chunked distances for PR; no DataLoader worker processes
     "verbose": False,
 }
 BATCH_SIZE = 500
@@ -108,17 +108,6 @@ class StackedClassifierExtractor(ClassifierExtractor):
     stacked = True
 
 
-class TensorImages(torch.utils.data.Dataset):
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
-
-
 # Which classifier family scores which dataset: (family, extractor class).
 FAMILIES = {
     "digits": ("digits", ClassifierExtractor),
@@ -181,16 +170,21 @@ class FidelityBridge:
             "eval.fidelity_kwargs": json.dumps(FIDELITY_KWARGS, sort_keys=True),
         }
 
+    @torch.no_grad()
     def features(self, images_uint8: torch.Tensor) -> dict[str, torch.Tensor]:
-        """torch-fidelity's own feature loop over in-memory uint8 images."""
-        from torch_fidelity.utils import get_featuresdict_from_dataset
-
+        """Features of in-memory uint8 images, batch by batch as torch-fidelity's own loop does
+        (same batches, same extractor), without its per-item Dataset/DataLoader round trip."""
         if self.cuda:
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
-        return get_featuresdict_from_dataset(
-            TensorImages(images_uint8), self.extractor, BATCH_SIZE, self.cuda, True, False
-        )
+        parts: dict[str, list[torch.Tensor]] = {}
+        for start in range(0, len(images_uint8), BATCH_SIZE):
+            batch = images_uint8[start : start + BATCH_SIZE]
+            batch = batch.cuda(non_blocking=True) if self.cuda else batch
+            output = self.extractor.convert_features_tuple_to_dict(self.extractor(batch))
+            for name, value in output.items():
+                parts.setdefault(name, []).append(value.cpu())
+        return {name: torch.cat(values) for name, values in parts.items()}
 
     def reference(self, count: int) -> dict[str, torch.Tensor]:
         """Real-data features of the first ``count`` training images, cached on disk."""

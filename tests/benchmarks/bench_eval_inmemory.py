@@ -1,0 +1,139 @@
+"""In-memory evaluation vs the file round trip, side by side in one run, at equal sample counts.
+
+(a) the usual route: write the generated samples to PNG files, then run
+    ``torch_fidelity.calculate_metrics`` on the folder (IS, FID, KID, precision/recall)
+    against the real images' folder with its features cached by torch-fidelity;
+(b) the harness's route: ``Evaluator.evaluate`` straight from the generator in memory, with
+    reference features from the harness cache.
+
+Both use the same digits classifier extractor; the ratio (a)/(b) of median times is printed
+(target: at least 2). Every repeat also checks the two routes give the same FID.
+
+    python tests/benchmarks/bench_eval_inmemory.py [--samples 10000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from conftest import make_cell  # noqa: E402
+
+from harness.data import load_dataset  # noqa: E402
+from harness.evaluate.evaluator import Evaluator  # noqa: E402
+from harness.evaluate.fidelity import FIDELITY_KWARGS, to_uint8_rgb  # noqa: E402
+from harness.evaluate.image_metrics import kid_subset_size  # noqa: E402
+from harness.variants import ARCHITECTURES  # noqa: E402
+
+METRICS = ["is", "fid", "kid", "precision", "recall"]
+
+
+def save_pngs(images_uint8: torch.Tensor, folder: Path) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(images_uint8):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{index:06d}.png")
+
+
+def file_route(evaluator, generator, cell, real_dir: Path, cache_root: Path) -> tuple[float, float]:
+    import torch_fidelity
+
+    bridge = evaluator.bridge
+    start = time.perf_counter()
+    samples, _ = evaluator.generate(generator, cell.variant.latent_dim, False)
+    with tempfile.TemporaryDirectory() as folder:
+        save_pngs(to_uint8_rgb(samples), Path(folder))
+        scores = torch_fidelity.calculate_metrics(
+            input1=folder,
+            input2=str(real_dir),
+            isc=True,
+            fid=True,
+            kid=True,
+            prc=True,
+            cuda=False,
+            batch_size=500,
+            feature_extractor=bridge.name,
+            feature_extractor_weights_path=bridge.weights_path,
+            kid_subset_size=kid_subset_size(len(samples), len(list(real_dir.iterdir()))),
+            cache_root=str(cache_root),
+            input2_cache_name="bench-real",
+            **FIDELITY_KWARGS,
+        )
+    return time.perf_counter() - start, scores["frechet_inception_distance"]
+
+
+def memory_route(evaluator, generator, cell) -> tuple[float, float]:
+    start = time.perf_counter()
+    scores = evaluator.evaluate(generator, cell.variant.latent_dim, False)
+    elapsed = time.perf_counter() - start
+    return elapsed, next(v for k, v in scores.items() if k.startswith("fid_"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        cell = make_cell(
+            "dcgan",
+            "stacked_digits",
+            {"size": args.samples},
+            evaluation={"num_samples": args.samples, "metrics": METRICS},
+        )
+        data = load_dataset(cell.dataset, cell.dataset_params)
+        evaluator = Evaluator(
+            cell.evaluation, data, torch.device("cpu"), work / "cache", cell.dataset_params
+        )
+        torch.manual_seed(0)
+        generator, _ = ARCHITECTURES.get(cell.variant.architecture)(cell.variant, data.info)
+        save_pngs(to_uint8_rgb(data.train_x[: args.samples]), work / "real")
+        # Warm both caches (reference features) so the timed runs compare steady states.
+        file_route(evaluator, generator, cell, work / "real", work / "fidelity-cache")
+        memory_route(evaluator, generator, cell)
+        print(
+            f"stacked digits 3x8x8, {args.samples} generated vs {args.samples} real samples, "
+            f"IS/FID/KID/PR, {args.threads} thread(s), {args.repeats} alternating repeats"
+        )
+        file_times, memory_times = [], []
+        for repeat in range(args.repeats):
+            order = (0, 1) if repeat % 2 == 0 else (1, 0)
+            results = {}
+            for side in order:
+                if side == 0:
+                    results[0] = file_route(
+                        evaluator, generator, cell, work / "real", work / "fidelity-cache"
+                    )
+                else:
+                    results[1] = memory_route(evaluator, generator, cell)
+            (file_time, file_fid), (memory_time, memory_fid) = results[0], results[1]
+            assert abs(file_fid - memory_fid) <= 1e-5 * max(1.0, abs(file_fid)), (
+                file_fid,
+                memory_fid,
+            )
+            file_times.append(file_time)
+            memory_times.append(memory_time)
+            print(
+                f"  repeat {repeat + 1}: PNG + torch-fidelity {file_time:.2f} s, in memory {memory_time:.2f} s, "
+                f"FID {memory_fid:.4f} both"
+            )
+        files, memory = statistics.median(file_times), statistics.median(memory_times)
+        print(f"median: PNG round trip {files:.2f} s, in memory {memory:.2f} s")
+        print(f"ratio (PNG round trip / in memory): {files / memory:.2f}  (target >= 2)")
+
+
+if __name__ == "__main__":
+    main()
