@@ -222,6 +222,11 @@ class EvaluationSpec(Strict):
     num_samples: int = Field(2500, ge=1)
     every_ticks: int = Field(1, ge=1, description="evaluate every N ticks and at the end")
     seed: int = Field(2014, description="seed of the suite-wide latent bank")
+    extractor: Literal["classifier", "inception"] = Field(
+        "classifier",
+        description="features for IS/FID/KID/PR: the domain classifier or Inception-v3",
+    )
+    inception_weights: str | None = Field(None, description="local Inception-v3 weights file")
 
     @field_validator("metrics")
     @classmethod
@@ -273,7 +278,8 @@ class SuiteSpec(Strict):
                     )
         kinds = {d.kind for d in self.datasets}
         for metric in self.evaluation.metrics or ():
-            if not any(metric_applies(metric, d.name, d.kind) for d in self.datasets):
+            extractor = self.evaluation.extractor
+            if not any(metric_applies(metric, d.name, d.kind, extractor) for d in self.datasets):
                 raise ValueError(
                     f"evaluation.metrics: '{metric}' applies to none of this suite's datasets "
                     f"(it needs {'/'.join(METRICS.meta(metric)['kinds'])} data"
@@ -400,7 +406,7 @@ class RunSpec:
             "variant": self.variant.model_dump(mode="json"),
             "seed": self.seed,
             "budget": self.budget.model_dump(mode="json", exclude={"max_minutes"}),
-            "evaluation": self.evaluation.model_dump(mode="json"),
+            "evaluation": self.evaluation.model_dump(mode="json", exclude={"inception_weights"}),
         }
 
     @property
@@ -436,7 +442,11 @@ def expand(suite: SuiteSpec) -> list[RunSpec]:
         requested = tuple(METRICS.names())
     for dataset in suite.datasets:
         kind = dataset.kind
-        metrics = tuple(m for m in requested if metric_applies(m, dataset.name, kind))
+        metrics = tuple(
+            m
+            for m in requested
+            if metric_applies(m, dataset.name, kind, suite.evaluation.extractor)
+        )
         evaluation = suite.evaluation.model_copy(update={"metrics": metrics})
         params = dataset.resolved_params()
         for variant in suite.variants:

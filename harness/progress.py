@@ -118,7 +118,9 @@ def summary_table(results) -> str:
     for result in results:
         cell = result.cell
         for name in cell.evaluation.metrics:
-            key = metric_key(name, cell.dataset_kind, cell.evaluation.num_samples)
+            key = metric_key(
+                name, cell.dataset_kind, cell.evaluation.num_samples, cell.evaluation.extractor
+            )
             if key not in metrics:
                 metrics.append(key)
     header = ["variant", "dataset", "seed", "status", "wall_s", "kimg", *HEADLINE_STATS, *metrics]

@@ -4,6 +4,7 @@ stacked-digit mode coverage, and the reference-feature cache."""
 import math
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -40,9 +41,12 @@ def features_context(
 ):
     """An evaluation context whose features are given (the metric code path after extraction)."""
     logits = logits if logits is not None else torch.zeros(len(generated), 10)
-    context = EvalContext(torch.empty(0), None, None, num_samples=len(generated))
-    context.cache["generated"] = {"features": generated, "logits": logits}
-    context.cache["reference"] = {"features": reference, "logits": torch.zeros(len(reference), 10)}
+    given = SimpleNamespace(name="given", layers={"isc": "logits", "fid": "features"})
+    context = EvalContext(torch.empty(0), None, None, given, len(generated))
+    context.cache["given"] = (
+        {"features": generated, "logits": logits},
+        {"features": reference, "logits": torch.zeros(len(reference), 10)},
+    )
     return context
 
 

@@ -18,19 +18,29 @@ def register_metric(name: str, target: str, *, higher_is_better: bool, kinds: tu
     METRICS.register(name, target, doc=doc, higher_is_better=higher_is_better, kinds=kinds)
 
 
-def metric_applies(name: str, dataset: str, kind: str) -> bool:
-    """Whether ``name`` can be computed on this dataset."""
+def metric_applies(name: str, dataset: str, kind: str, extractor: str = "classifier") -> bool:
+    """Whether ``name`` can be computed on this dataset with this feature extractor."""
     if kind not in METRICS.meta(name)["kinds"]:
         return False
-    return kind != "images" or dataset in CLASSIFIER_DATASETS
+    if kind != "images":
+        return True
+    if name in CLASS_METRICS or extractor == "classifier":
+        return dataset in CLASSIFIER_DATASETS
+    return True
 
 
-def metric_key(name: str, kind: str, num_samples: int) -> str:
-    """The logged name: image metrics carry sample count and extractor (``fid_10k_cls``)."""
+def metric_key(name: str, kind: str, num_samples: int, extractor: str = "classifier") -> str:
+    """The logged name: image metrics carry the sample count and, unless computed on
+    Inception features, the ``_cls`` suffix (``fid_10k`` vs ``fid_10k_cls``)."""
     if kind != "images":
         return name
     count = f"{num_samples // 1000}k" if num_samples % 1000 == 0 else str(num_samples)
-    return f"{name}_{count}_cls"
+    classifier = name in CLASS_METRICS or extractor == "classifier"
+    return f"{name}_{count}" + ("_cls" if classifier else "")
+
+
+# Image metrics that count the domain classifier's predicted classes, whatever the extractor.
+CLASS_METRICS = ("modes_covered", "reverse_kl")
 
 
 POINTS, IMAGES, BOTH = ("points",), ("images",), ("points", "images")

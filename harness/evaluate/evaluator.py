@@ -26,6 +26,7 @@ class EvalContext:
     data: Any
     bridge: Any = None
     num_samples: int = 0
+    classifier_bridge: Any = None
     cache: dict = field(default_factory=dict)
 
 
@@ -42,17 +43,31 @@ class Evaluator:
         chunk: int = 1000,
     ) -> None:
         self.spec, self.data, self.device, self.chunk = spec, data, device, chunk
-        self.bridge = None
+        self.bridge = self.classifier_bridge = None
         if data.info.kind == "images" and spec.metrics:
-            from harness.evaluate.fidelity import FidelityBridge
+            from harness.evaluate import CLASS_METRICS
+            from harness.evaluate.fidelity import (
+                classifier_bridge,
+                has_classifier,
+                inception_bridge,
+            )
 
             if cache_dir is None:
                 raise ValueError(
-                    "image metrics need a cache directory for classifiers and reference features"
+                    "image metrics need a cache directory for extractors and reference features"
                 )
-            self.bridge = FidelityBridge(
-                data.info.name, dataset_params or {}, data, device, Path(cache_dir)
-            )
+            dataset, params = data.info.name, dataset_params or {}
+            if has_classifier(dataset):
+                self.classifier_bridge = classifier_bridge(
+                    dataset, params, data, device, Path(cache_dir)
+                )
+            if spec.extractor == "inception" and set(spec.metrics) - set(CLASS_METRICS):
+                from harness.evaluate.inception import locate_weights
+
+                weights = locate_weights(spec.inception_weights, Path(cache_dir))
+                self.bridge = inception_bridge(weights, data, device, Path(cache_dir))
+            else:
+                self.bridge = self.classifier_bridge
 
     def describe(self) -> dict[str, str]:
         """The evaluation protocol, logged as tags so scores are compared only when it matches."""
@@ -61,6 +76,8 @@ class Evaluator:
             "eval.seed": str(self.spec.seed),
             "eval.metrics": ",".join(self.spec.metrics),
         }
+        if self.classifier_bridge is not None and self.classifier_bridge is not self.bridge:
+            tags["eval.mode_classifier"] = self.classifier_bridge.name
         return {**tags, **(self.bridge.describe() if self.bridge else {})}
 
     def latent_bank(self, latent_dim: int, count: int | None = None):
@@ -99,13 +116,15 @@ class Evaluator:
 
     def score(self, samples: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
         """Score a given set of samples (what ``evaluate`` does after generating them)."""
-        context = EvalContext(samples, labels, self.data, self.bridge, len(samples))
-        kind = self.data.info.kind
+        context = EvalContext(
+            samples, labels, self.data, self.bridge, len(samples), self.classifier_bridge
+        )
+        kind, extractor = self.data.info.kind, self.spec.extractor
         scores = {}
         for name in self.spec.metrics:
             value = METRICS.get(name)(context)
             if value is not None:
-                scores[metric_key(name, kind, len(samples))] = float(value)
+                scores[metric_key(name, kind, len(samples), extractor)] = float(value)
         if self.bridge is not None and self.bridge.reference_cache_hit is not None:
             scores["eval_reference_cached"] = float(self.bridge.reference_cache_hit)
         return scores

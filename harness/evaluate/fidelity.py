@@ -131,31 +131,29 @@ def _digits_training_data(data_params: dict) -> tuple[tuple, tuple]:
 
 
 class FidelityBridge:
-    """Feature extraction and torch-fidelity metrics for one dataset and one extractor."""
+    """One torch-fidelity feature extractor, in-memory feature extraction, and the cached
+    real-data reference features. ``layers`` maps "isc" and "fid" (FID, KID, PR, density and
+    coverage) to the extractor's feature names."""
 
     def __init__(
-        self, dataset: str, data_params: dict, data, device: torch.device, cache_dir: Path
-    ) -> None:
+        self, name, cls, weights_path, weights_hash, layers, data, device, cache_dir, tags
+    ):
         from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
         from torch_fidelity.utils import create_feature_extractor
 
-        family, cls = FAMILIES[dataset]
-        train, test = _digits_training_data(data_params)
-        _, meta = load_or_train(family, train, test, 10, cache_dir)
-        self.weights_path = meta["path"]
-        self.classifier = meta
-        self.name = f"ganbench-{dataset}-cls-{meta['hash']}"
-        if self.name not in FEATURE_EXTRACTORS_REGISTRY:
-            register_feature_extractor(self.name, cls)
+        if name not in FEATURE_EXTRACTORS_REGISTRY:
+            register_feature_extractor(name, cls)
+        self.name, self.weights_path, self.weights_hash = name, str(weights_path), weights_hash
+        self.layers, self.tags = layers, tags
         self.cuda = device.type == "cuda"
         self.extractor = create_feature_extractor(
-            self.name,
-            ["features", "logits"],
+            name,
+            sorted(set(layers.values())),
             cuda=self.cuda,
             feature_extractor_weights_path=self.weights_path,
             verbose=False,
         )
-        self.data, self.dataset, self.cache_dir = data, dataset, Path(cache_dir)
+        self.data, self.cache_dir = data, Path(cache_dir)
         self.reference_forward_passes = 0
         self._reference: dict | None = None
         self.reference_cache_hit: bool | None = None
@@ -163,11 +161,11 @@ class FidelityBridge:
     def describe(self) -> dict[str, str]:
         return {
             "eval.extractor": self.name,
-            "eval.extractor_kind": "domain-classifier",
-            "eval.extractor_weights_hash": self.classifier["hash"],
-            "eval.classifier_accuracy": f"{self.classifier['accuracy']:.4f}",
+            "eval.extractor_weights_hash": self.weights_hash,
+            "eval.feature_layers": json.dumps(self.layers, sort_keys=True),
             "eval.reference_split": "train",
             "eval.fidelity_kwargs": json.dumps(FIDELITY_KWARGS, sort_keys=True),
+            **self.tags,
         }
 
     @torch.no_grad()
@@ -188,7 +186,7 @@ class FidelityBridge:
 
     def reference(self, count: int) -> dict[str, torch.Tensor]:
         """Real-data features of the first ``count`` training images, cached on disk."""
-        if self._reference is not None and len(self._reference["features"]) == min(
+        if self._reference is not None and len(self._reference[self.layers["fid"]]) == min(
             count, len(self.data.train_x)
         ):
             self.reference_cache_hit = True
@@ -198,7 +196,7 @@ class FidelityBridge:
             json.dumps(
                 {
                     "extractor": self.name,
-                    "weights": self.classifier["hash"],
+                    "weights": self.weights_hash,
                     "data": data_hash(real, self.data.train_y[:count]),
                     "count": len(real),
                     "preprocessing": PREPROCESSING_VERSION,
@@ -220,3 +218,43 @@ class FidelityBridge:
             os.replace(tmp, path)
             self.reference_cache_hit = False
         return self._reference
+
+
+def classifier_bridge(
+    dataset: str, data_params: dict, data, device, cache_dir: Path
+) -> FidelityBridge:
+    """The domain classifier of this dataset's family, trained (or loaded) and registered."""
+    family, cls = FAMILIES[dataset]
+    train, test = _digits_training_data(data_params)
+    _, meta = load_or_train(family, train, test, 10, cache_dir)
+    tags = {
+        "eval.extractor_kind": "domain-classifier",
+        "eval.classifier_accuracy": f"{meta['accuracy']:.4f}",
+    }
+    name = f"ganbench-{dataset}-cls-{meta['hash']}"
+    layers = {"isc": "logits", "fid": "features"}
+    return FidelityBridge(
+        name, cls, meta["path"], meta["hash"], layers, data, device, cache_dir, tags
+    )
+
+
+def inception_bridge(weights: Path, data, device, cache_dir: Path) -> FidelityBridge:
+    """torch-fidelity's own ``inception-v3-compat`` extractor with local weights."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    from harness.evaluate.inception import describe_weights
+
+    info = describe_weights(weights)
+    layers = {"isc": "logits_unbiased", "fid": "2048"} if info["has_logits"] else {"fid": "2048"}
+    tags = {"eval.extractor_kind": "inception", "eval.inception_weights": info["source"]}
+    return FidelityBridge(
+        "inception-v3-compat",
+        FeatureExtractorInceptionV3,
+        weights,
+        info["sha256"][:16],
+        layers,
+        data,
+        device,
+        cache_dir,
+        tags,
+    )

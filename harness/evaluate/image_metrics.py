@@ -9,28 +9,33 @@ import torch
 from harness.evaluate.fidelity import FIDELITY_KWARGS, to_uint8_rgb
 
 
-def _features(context):
-    """Generated and reference features, extracted once per evaluation."""
-    if "generated" not in context.cache:
-        context.cache["generated"] = context.bridge.features(to_uint8_rgb(context.samples))
-        context.cache["reference"] = context.bridge.reference(context.num_samples)
-    return context.cache["generated"], context.cache["reference"]
+def _features(context, bridge=None):
+    """Generated and reference features from ``bridge`` (default: the metric extractor),
+    extracted once per evaluation."""
+    bridge = bridge or context.bridge
+    if bridge.name not in context.cache:
+        generated = bridge.features(to_uint8_rgb(context.samples))
+        context.cache[bridge.name] = (generated, bridge.reference(context.num_samples))
+    return context.cache[bridge.name]
 
 
-def inception_score(context) -> float:
+def inception_score(context) -> float | None:
     from torch_fidelity.metric_isc import isc_featuresdict_to_metric
 
+    if "isc" not in context.bridge.layers:
+        return None  # weights without the classification layer (converted FID network)
     generated, _ = _features(context)
-    return isc_featuresdict_to_metric(generated, "logits", **FIDELITY_KWARGS)[
-        "inception_score_mean"
-    ]
+    layer = context.bridge.layers["isc"]
+    return isc_featuresdict_to_metric(generated, layer, **FIDELITY_KWARGS)["inception_score_mean"]
 
 
 def frechet_distance(context) -> float:
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
     generated, reference = _features(context)
-    stats = [fid_features_to_statistics(f["features"]) for f in (generated, reference)]
+    stats = [
+        fid_features_to_statistics(f[context.bridge.layers["fid"]]) for f in (generated, reference)
+    ]
     return fid_statistics_to_metric(*stats, False)["frechet_inception_distance"]
 
 
@@ -42,9 +47,10 @@ def kernel_distance(context) -> float:
     from torch_fidelity.metric_kid import kid_featuresdict_to_metric
 
     generated, reference = _features(context)
-    size = kid_subset_size(len(generated["features"]), len(reference["features"]))
+    layer = context.bridge.layers["fid"]
+    size = kid_subset_size(len(generated[layer]), len(reference[layer]))
     kwargs = {**FIDELITY_KWARGS, "kid_subset_size": size}
-    return kid_featuresdict_to_metric(generated, reference, "features", **kwargs)[
+    return kid_featuresdict_to_metric(generated, reference, layer, **kwargs)[
         "kernel_inception_distance_mean"
     ]
 
@@ -55,7 +61,7 @@ def _precision_recall(context) -> dict:
     if "prc" not in context.cache:
         generated, reference = _features(context)
         context.cache["prc"] = prc_featuresdict_to_metric(
-            generated, reference, "features", **FIDELITY_KWARGS
+            generated, reference, context.bridge.layers["fid"], **FIDELITY_KWARGS
         )
     return context.cache["prc"]
 
@@ -96,9 +102,8 @@ def density_coverage(
 def _density_coverage(context) -> tuple[float, float]:
     if "density_coverage" not in context.cache:
         generated, reference = _features(context)
-        context.cache["density_coverage"] = density_coverage(
-            reference["features"], generated["features"]
-        )
+        layer = context.bridge.layers["fid"]
+        context.cache["density_coverage"] = density_coverage(reference[layer], generated[layer])
     return context.cache["density_coverage"]
 
 
@@ -113,7 +118,7 @@ def coverage(context) -> float:
 def predicted_class_counts(context) -> torch.Tensor:
     """How many generated samples the classifier puts in each class (or stacked triple)."""
     if "class_counts" not in context.cache:
-        generated, _ = _features(context)
+        generated, _ = _features(context, context.classifier_bridge)
         predicted = generated["logits"].argmax(dim=1)
         context.cache["class_counts"] = torch.bincount(
             predicted, minlength=context.data.info.num_classes
