@@ -44,9 +44,15 @@ def run(
             print(f"  {cell.spec_hash}  {cell.cell_name:<40} {state}", file=out)
         return EXIT_OK
 
+    from harness.evaluate import preflight
+    from harness.evaluate.inception import MissingInceptionWeights
     from harness.progress import summary_table
-    from harness.runner import run_suite
+    from harness.runner import cache_root, run_suite
 
+    try:
+        preflight(suite, cells, cache_root(results))
+    except (MissingInceptionWeights, ValueError) as error:
+        return _error(f"{suite_path}: {error}", err)
     try:
         outcome = run_suite(suite, results, device=device, only=filters, stream=err)
     except RuntimeError as error:  # e.g. --device cuda without CUDA

