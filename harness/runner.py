@@ -33,6 +33,7 @@ class CellResult:
     run_id: str | None = None
     skipped: bool = False
     resumed: bool = False
+    best: dict = field(default_factory=dict)
 
 
 def results_root(explicit: str | os.PathLike | None = None) -> Path:
@@ -187,6 +188,11 @@ def run_one(
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.exists() and result.status != "failed":
         tracker.log_artifact(run_id, checkpoint, "checkpoint")
+    if result.best and result.status in ("completed", "time_limit"):
+        # Best-checkpoint scores, kept apart from the final ones under "best/".
+        best = {f"best/{key}": value for key, value in result.best.items()}
+        tracker.log_metrics(run_id, best, step=result.record.get("images_seen", 0))
+        tracker.log_artifact(run_id, run_dir / "best.pt", "checkpoint")
     tracker.end(run_id, result.status)
     write_json(
         run_dir / "state.json",
@@ -194,6 +200,7 @@ def run_one(
             "status": result.status,
             "reason": result.reason,
             "record": result.record,
+            "best": result.best,
             "run_id": run_id,
         },
     )
@@ -235,7 +242,9 @@ def _train_cell(cell, results, device, tracker, run_id, progress, data_cache) ->
         outcome = trainer.run(
             _CellSink(tracker, run_id, progress), minutes * 60 if minutes else None
         )
-        return CellResult(cell, outcome.status, outcome.reason, outcome.record, run_id)
+        return CellResult(
+            cell, outcome.status, outcome.reason, outcome.record, run_id, best=outcome.best
+        )
     except Exception as error:  # one cell's failure never stops the suite
         reason = f"{type(error).__name__}: {error}"
         (run_dir / "error.txt").write_text(traceback.format_exc())

@@ -232,3 +232,17 @@ def test_a_second_evaluation_does_no_real_data_forward_pass():
         and second_scores["eval_reference_cached"] == 1.0
     )
     assert second_scores["fid_500_cls"] == first_scores["fid_500_cls"]
+
+
+def test_the_best_checkpoint_is_chosen_on_the_test_split_and_other_latents(digits_evaluator):
+    z_reported, _ = digits_evaluator.latent_bank(16)
+    z_selection, _ = digits_evaluator.latent_bank(16, selection=True)
+    assert not torch.equal(z_reported, z_selection)
+    from harness.variants import ARCHITECTURES
+
+    cell = make_cell("dcgan", "digits", width=8, latent_dim=16)
+    generator, _ = ARCHITECTURES.get("dcgan")(cell.variant, digits_evaluator.data.info)
+    score = digits_evaluator.selection_score(generator, 16, False)
+    assert score > 0
+    test_count = len(digits_evaluator.data.test_x)
+    assert ("test", test_count) in digits_evaluator.bridge._references

@@ -114,6 +114,12 @@ def test_smoke_suite_end_to_end_through_the_cli(tmp_path):
         assert len(samples) == 2 and all(s.path.endswith(".png") for s in samples)
         if tags["dataset"] == "ring8":
             assert {"modes_covered", "high_quality_fraction"} <= set(child.data.metrics)
+            # the best checkpoint's scores are reported apart from the final ones
+            assert {"best/modes_covered", "best/images_seen", "selection_score"} <= set(
+                child.data.metrics
+            )
+            best = {a.path for a in client.list_artifacts(child.info.run_id, "checkpoint")}
+            assert best == {"checkpoint/checkpoint.pt", "checkpoint/best.pt"}
     again = run_cli("run", "suites/smoke.toml", results=tmp_path)
     assert again.returncode == 0 and again.stdout.count("(skipped)") == 4
     _, runs_after = runs_of(tmp_path, "ganbench/smoke")

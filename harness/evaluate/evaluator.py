@@ -80,18 +80,26 @@ class Evaluator:
             tags["eval.mode_classifier"] = self.classifier_bridge.name
         return {**tags, **(self.bridge.describe() if self.bridge else {})}
 
-    def latent_bank(self, latent_dim: int, count: int | None = None):
-        """Latents and class labels drawn from the suite's evaluation seed."""
+    def latent_bank(self, latent_dim: int, count: int | None = None, selection: bool = False):
+        """Latents and class labels drawn from the suite's evaluation seed (the selection bank,
+        used to choose the best checkpoint, from the next seed)."""
         count = count or self.spec.num_samples
-        generator = torch.Generator().manual_seed(self.spec.seed)
+        generator = torch.Generator().manual_seed(self.spec.seed + int(selection))
         z = torch.randn(count, latent_dim, generator=generator)
         labels = torch.randint(self.data.info.num_classes, (count,), generator=generator)
         return z, labels
 
     @torch.no_grad()
-    def generate(self, generator, latent_dim: int, conditional: bool, count: int | None = None):
+    def generate(
+        self,
+        generator,
+        latent_dim: int,
+        conditional: bool,
+        count: int | None = None,
+        selection: bool = False,
+    ):
         """Samples from the latent bank, in chunks, on CPU."""
-        z, labels = self.latent_bank(latent_dim, count)
+        z, labels = self.latent_bank(latent_dim, count, selection)
         was_training = generator.training
         generator.eval()
         try:
@@ -128,3 +136,24 @@ class Evaluator:
         if self.bridge is not None and self.bridge.reference_cache_hit is not None:
             scores["eval_reference_cached"] = float(self.bridge.reference_cache_hit)
         return scores
+
+    def selection_score(self, generator, latent_dim: int, conditional: bool) -> float | None:
+        """The score the best checkpoint is chosen on (lower is better), measured apart from
+        the reported scores: a separate latent bank and, for images, the test split as
+        reference (FID); for 2-D points, modes covered then high-quality fraction."""
+        if not self.spec.metrics:
+            return None
+        samples, labels = self.generate(generator, latent_dim, conditional, selection=True)
+        if self.data.info.kind == "points":
+            context = EvalContext(samples, labels, self.data)
+            covered = METRICS.get("modes_covered")(context)
+            return -(covered + METRICS.get("high_quality_fraction")(context))
+        if self.bridge is None:
+            return None
+        from harness.evaluate.fidelity import to_uint8_rgb
+        from harness.evaluate.image_metrics import frechet_distance
+
+        context = EvalContext(samples, labels, self.data, self.bridge, len(samples))
+        generated = self.bridge.features(to_uint8_rgb(samples))
+        context.cache[self.bridge.name] = (generated, self.bridge.reference(len(samples), "test"))
+        return frechet_distance(context)

@@ -155,7 +155,7 @@ class FidelityBridge:
         )
         self.data, self.cache_dir = data, Path(cache_dir)
         self.reference_forward_passes = 0
-        self._reference: dict | None = None
+        self._references: dict[tuple[str, int], dict] = {}
         self.reference_cache_hit: bool | None = None
 
     def describe(self) -> dict[str, str]:
@@ -184,40 +184,40 @@ class FidelityBridge:
                 parts.setdefault(name, []).append(value.cpu())
         return {name: torch.cat(values) for name, values in parts.items()}
 
-    def reference(self, count: int) -> dict[str, torch.Tensor]:
-        """Real-data features of the first ``count`` training images, cached on disk."""
-        if self._reference is not None and len(self._reference[self.layers["fid"]]) == min(
-            count, len(self.data.train_x)
-        ):
+    def reference(self, count: int, split: str = "train") -> dict[str, torch.Tensor]:
+        """Real-data features of the first ``count`` images of a split, cached on disk under a
+        hash of extractor, weights, data content, count and preprocessing; the train split is
+        what scores are reported against, the test split what the best checkpoint is chosen on."""
+        images = self.data.train_x if split == "train" else self.data.test_x
+        labels = self.data.train_y if split == "train" else self.data.test_y
+        count = min(count, len(images))
+        if (split, count) in self._references:
             self.reference_cache_hit = True
-            return self._reference
-        real = to_uint8_rgb(self.data.train_x[:count])
-        key = hashlib.sha256(
-            json.dumps(
-                {
-                    "extractor": self.name,
-                    "weights": self.weights_hash,
-                    "data": data_hash(real, self.data.train_y[:count]),
-                    "count": len(real),
-                    "preprocessing": PREPROCESSING_VERSION,
-                    "split": "train",
-                },
-                sort_keys=True,
-            ).encode()
-        ).hexdigest()[:20]
+            return self._references[split, count]
+        real = to_uint8_rgb(images[:count])
+        identity = {
+            "extractor": self.name,
+            "weights": self.weights_hash,
+            "data": data_hash(real, labels[:count]),
+            "count": count,
+            "preprocessing": PREPROCESSING_VERSION,
+            "split": split,
+        }
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
         path = self.cache_dir / "reference" / f"{key}.pt"
         if path.exists():
-            self._reference = torch.load(path, map_location="cpu", weights_only=True)
+            features = torch.load(path, map_location="cpu", weights_only=True)
             self.reference_cache_hit = True
         else:
-            self._reference = self.features(real)
+            features = self.features(real)
             self.reference_forward_passes += 1
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-            torch.save(self._reference, tmp)
+            torch.save(features, tmp)
             os.replace(tmp, path)
             self.reference_cache_hit = False
-        return self._reference
+        self._references[split, count] = features
+        return features
 
 
 def classifier_bridge(

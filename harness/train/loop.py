@@ -48,6 +48,7 @@ class Outcome:
     status: str  # completed | time_limit | diverged
     reason: str = ""
     record: dict = field(default_factory=dict)
+    best: dict = field(default_factory=dict)  # reported scores at the best checkpoint
 
 
 class EpochSampler:
@@ -140,6 +141,7 @@ class Trainer:
         self.wall_seconds = 0.0
         self.last_record: dict = {}
         self.partial: torch.Tensor | None = None  # stats of a tick cut short by the time cap
+        self.best: dict = {"score": None, "record": {}}  # chosen on the selection score
 
     # -- state ---------------------------------------------------------------------------
 
@@ -165,6 +167,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             "last_record": self.last_record,
             "partial_tick": self.partial,
+            "best": self.best,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -185,6 +188,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.last_record = state["last_record"]
         self.partial = state["partial_tick"]
+        self.best = state["best"]
 
     def resume(self, path: Path) -> None:
         self.load_state_dict(load_checkpoint(path))
@@ -291,11 +295,11 @@ class Trainer:
             evaluated = final or (self.tick + 1) % self.cell.evaluation.every_ticks == 0
             generator = self.G_ema if self.G_ema is not None else self.G
             if evaluated:
-                record.update(
-                    self.evaluator.evaluate(
-                        generator, self.variant.latent_dim, self.variant.conditional
-                    )
+                scores = self.evaluator.evaluate(
+                    generator, self.variant.latent_dim, self.variant.conditional
                 )
+                record.update(scores)
+                self._consider_best(generator, scores, record)
             samples, _ = self.evaluator.generate(
                 generator,
                 self.variant.latent_dim,
@@ -312,9 +316,33 @@ class Trainer:
             sink.on_tick(record, samples_path, evaluated)
             if out_of_time:
                 return Outcome(
-                    "time_limit", f"wall-clock cap of {max_seconds:.0f} s reached", record
+                    "time_limit",
+                    f"wall-clock cap of {max_seconds:.0f} s reached",
+                    record,
+                    self.best["record"],
                 )
-        return Outcome("completed", "", self.last_record)
+        return Outcome("completed", "", self.last_record, self.best["record"])
+
+    def _consider_best(self, generator, scores: dict, record: dict) -> None:
+        """Keep the generator whose selection score (measured apart from the reported scores)
+        is the best so far, with the scores reported at that tick."""
+        selection = self.evaluator.selection_score(
+            generator, self.variant.latent_dim, self.variant.conditional
+        )
+        if selection is None:
+            return
+        record["selection_score"] = selection
+        if self.best["score"] is not None and selection >= self.best["score"]:
+            return
+        reported = {
+            k: v for k, v in scores.items() if k not in ("eval_seconds", "eval_reference_cached")
+        }
+        self.best = {
+            "score": selection,
+            "record": {**reported, "images_seen": self.images_seen, "tick": self.tick + 1},
+        }
+        state = {"spec_hash": self.cell.spec_hash, "generator": generator.state_dict(), **self.best}
+        save_checkpoint(state, self.run_dir / "best.pt")
 
     def _diverged(self, stacked, bad, names, tick_start: int) -> Outcome:
         row, column = bad.nonzero()[0].tolist()
