@@ -61,6 +61,46 @@ def run(
     return EXIT_OK if outcome.ok else EXIT_CELLS_FAILED
 
 
+def rescore(
+    suite_path: str,
+    only: str | None = None,
+    run_id: str | None = None,
+    device: str = "auto",
+    results_dir: str | None = None,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Re-score finished cells' checkpoints with the suite's current metrics."""
+    from harness.runner import results_root
+
+    try:
+        suite = load_suite(suite_path)
+        filters = parse_only(only)
+    except SuiteError as error:
+        return _error(str(error), err)
+    results = results_root(results_dir)
+    if not (results / "runs" / suite.name).is_dir():
+        return _error(f"{suite_path}: no runs of suite '{suite.name}' under {results}", err)
+    from harness.rescore import rescore_suite
+
+    outcomes = rescore_suite(suite, results, device, filters, run_id)
+    if not outcomes:
+        return _error(
+            f"no cell of {suite_path} matches" + (f" run {run_id}" if run_id else ""), err
+        )
+    for outcome in outcomes:
+        if outcome.reason:
+            print(f"{outcome.cell.cell_name}: skipped, {outcome.reason}", file=out)
+        else:
+            added = ", ".join(sorted(outcome.added)) or "nothing new"
+            print(
+                f"{outcome.cell.cell_name}: added {len(outcome.added)} ({added}); "
+                f"{outcome.kept} already there",
+                file=out,
+            )
+    return EXIT_OK if all(not o.reason for o in outcomes) else EXIT_CELLS_FAILED
+
+
 def validate(suite_path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Check a suite without running anything; print its size when valid."""
     try:

@@ -29,6 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="results root (default: $GANBENCH_RESULTS or ./results)",
     )
 
+    rescore = commands.add_parser(
+        "eval", help="re-score finished cells' checkpoints with the suite's current metrics"
+    )
+    rescore.add_argument("suite")
+    rescore.add_argument("--only", metavar="FILTER", help="e.g. variant=dcgan,dataset=digits")
+    rescore.add_argument("--run-id", help="re-score only the cell of this MLflow run")
+    rescore.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    rescore.add_argument("--results-dir", metavar="DIR")
+
     validate = commands.add_parser("validate", help="check a suite file without running it")
     validate.add_argument("suite")
 
@@ -55,6 +64,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "run":
         return api.run(args.suite, args.only, args.dry_run, args.device, args.results_dir)
+    if args.command == "eval":
+        return api.rescore(args.suite, args.only, args.run_id, args.device, args.results_dir)
     if args.command == "validate":
         return api.validate(args.suite)
     return api.list_entries(args.kind, args.dir)

@@ -406,7 +406,11 @@ class RunSpec:
             "variant": self.variant.model_dump(mode="json"),
             "seed": self.seed,
             "budget": self.budget.model_dump(mode="json", exclude={"max_minutes"}),
-            "evaluation": self.evaluation.model_dump(mode="json", exclude={"inception_weights"}),
+            # Which metrics and extractor score a cell does not change its training: adding a
+            # metric must not retrain anything (``ganbench eval`` adds it to finished runs).
+            "evaluation": self.evaluation.model_dump(
+                mode="json", exclude={"metrics", "extractor", "inception_weights"}
+            ),
         }
 
     @property
@@ -428,6 +432,7 @@ class RunSpec:
             "dataset_kind": self.dataset_kind,
             **self.identity(),
             "budget": self.budget.model_dump(mode="json"),
+            "evaluation": self.evaluation.model_dump(mode="json", exclude={"inception_weights"}),
             "spec_hash": self.spec_hash,
         }
 
