@@ -246,3 +246,26 @@ def test_the_best_checkpoint_is_chosen_on_the_test_split_and_other_latents(digit
     assert score > 0
     test_count = len(digits_evaluator.data.test_x)
     assert ("test", test_count) in digits_evaluator.bridge._references
+
+
+def test_mnist_from_local_files_gets_its_own_classifier_metrics(tmp_path):
+    import numpy as np
+    from test_datasets import _write_idx
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 64), ("t10k", 16)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), 2051)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)), 2049)
+    cell = make_cell(
+        "dcgan",
+        "mnist",
+        {"root": str(tmp_path)},
+        evaluation={"num_samples": 32, "metrics": ["fid", "modes_covered"]},
+    )
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    evaluator = Evaluator(cell.evaluation, data, CPU, tmp_path / "cache", cell.dataset_params)
+    assert evaluator.describe()["eval.extractor"].startswith("ganbench-mnist-cls-")
+    scores = evaluator.score(torch.rand(32, 1, 28, 28) * 2 - 1)
+    assert scores["fid_32_cls"] > 0 and 1 <= scores["modes_covered_32_cls"] <= 10

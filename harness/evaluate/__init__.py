@@ -11,7 +11,7 @@ exists for the datasets in ``CLASSIFIER_DATASETS``; their logged names carry the
 from harness.registry import Registry
 
 METRICS = Registry("metric")
-CLASSIFIER_DATASETS = ("digits", "stacked_digits")
+CLASSIFIER_DATASETS = ("digits", "stacked_digits", "mnist", "fashion_mnist", "cifar10")
 
 
 def register_metric(name: str, target: str, *, higher_is_better: bool, kinds: tuple, doc: str):

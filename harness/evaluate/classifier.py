@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -18,7 +19,16 @@ from torch import nn
 from torch.nn import functional as F
 
 # Changing the recipe changes the hash, so old cached classifiers are not reused.
-RECIPE = {"version": 1, "width": 32, "epochs": 40, "batch_size": 64, "lr": 2e-3, "seed": 0}
+# Training stops at ``epochs`` or ``max_steps``, whichever comes first (MNIST-sized sets).
+RECIPE = {
+    "version": 1,
+    "width": 32,
+    "epochs": 40,
+    "max_steps": 3000,
+    "batch_size": 64,
+    "lr": 2e-3,
+    "seed": 0,
+}
 
 
 class SmallCNN(nn.Module):
@@ -58,15 +68,17 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> Smal
         torch.manual_seed(RECIPE["seed"])
         model = SmallCNN(x.shape[1], num_classes, RECIPE["width"])
     optimizer = torch.optim.Adam(model.parameters(), RECIPE["lr"])
-    steps_per_epoch = max(1, len(x) // RECIPE["batch_size"])
+    batch_size = min(RECIPE["batch_size"], len(x))
+    steps_per_epoch = max(1, len(x) // batch_size)
+    epochs = min(RECIPE["epochs"], math.ceil(RECIPE["max_steps"] / steps_per_epoch))
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, RECIPE["lr"], total_steps=RECIPE["epochs"] * steps_per_epoch
+        optimizer, RECIPE["lr"], total_steps=epochs * steps_per_epoch
     )
     model.train()
-    for _ in range(RECIPE["epochs"]):
+    for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         for step in range(steps_per_epoch):
-            index = order[step * RECIPE["batch_size"] : (step + 1) * RECIPE["batch_size"]]
+            index = order[step * batch_size : (step + 1) * batch_size]
             batch = _jitter(x[index], generator)
             loss = F.cross_entropy(model(batch)[1], y[index])
             optimizer.zero_grad(set_to_none=True)

@@ -112,6 +112,9 @@ class StackedClassifierExtractor(ClassifierExtractor):
 FAMILIES = {
     "digits": ("digits", ClassifierExtractor),
     "stacked_digits": ("digits", StackedClassifierExtractor),
+    "mnist": ("mnist", ClassifierExtractor),
+    "fashion_mnist": ("fashion_mnist", ClassifierExtractor),
+    "cifar10": ("cifar10", ClassifierExtractor),
 }
 
 
@@ -119,8 +122,11 @@ def has_classifier(dataset: str) -> bool:
     return dataset in FAMILIES
 
 
-def _digits_training_data(data_params: dict) -> tuple[tuple, tuple]:
-    """The digits train/test split the dataset itself uses, at the native 8×8 resolution."""
+def _training_data(dataset: str, data_params: dict, data) -> tuple[tuple, tuple]:
+    """What the classifier of this dataset is trained and tested on: the dataset's own splits;
+    for (stacked) digits, the digits split the dataset uses, at the native 8×8 resolution."""
+    if dataset not in ("digits", "stacked_digits"):
+        return (data.train_x, data.train_y), (data.test_x, data.test_y)
     from harness.data import load_dataset
 
     split_seed = data_params.get("split_seed", data_params.get("seed", 0))
@@ -225,7 +231,7 @@ def classifier_bridge(
 ) -> FidelityBridge:
     """The domain classifier of this dataset's family, trained (or loaded) and registered."""
     family, cls = FAMILIES[dataset]
-    train, test = _digits_training_data(data_params)
+    train, test = _training_data(dataset, data_params, data)
     _, meta = load_or_train(family, train, test, 10, cache_dir)
     tags = {
         "eval.extractor_kind": "domain-classifier",
