@@ -317,7 +317,7 @@ class Trainer:
             if out_of_time:
                 return Outcome(
                     "time_limit",
-                    f"wall-clock cap of {max_seconds:.0f} s reached",
+                    f"wall-clock cap of {max_seconds:g} s reached",
                     record,
                     self.best["record"],
                 )
