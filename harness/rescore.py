@@ -21,11 +21,7 @@ class Rescored:
 
 def _missing(tracker, run_id: str, scores: dict, step: int) -> dict:
     """The scores that the run does not yet have at ``step``."""
-    present = set()
-    for key in scores:
-        if any(m.step == step for m in tracker.client.get_metric_history(run_id, key)):
-            present.add(key)
-    return {k: v for k, v in scores.items() if k not in present}
+    return {k: v for k, v in scores.items() if step not in tracker.logged_steps(run_id, k)}
 
 
 def rescore_cell(cell: RunSpec, results: Path, device, tracker, data_cache: dict) -> Rescored:

@@ -102,9 +102,12 @@ class MlflowTracker:
         for start in range(0, len(batch), 1000):
             self.client.log_batch(run_id, metrics=batch[start : start + 1000])
 
+    def logged_steps(self, run_id: str, key: str) -> set[int]:
+        """The steps at which ``key`` has been logged in this run."""
+        return {m.step for m in self.client.get_metric_history(run_id, key)}
+
     def last_step(self, run_id: str, key: str) -> int | None:
-        history = self.client.get_metric_history(run_id, key)
-        return max((m.step for m in history), default=None)
+        return max(self.logged_steps(run_id, key), default=None)
 
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
