@@ -96,3 +96,33 @@ def run_cli(*args, results: Path | None = None, cwd: Path = REPO, timeout: int =
 def training_values(record: dict) -> dict:
     """A tick record without its wall-clock timings: what must be bit-identical."""
     return {k: v for k, v in record.items() if k not in TIMING_KEYS}
+
+
+def write_mnist(root: Path, n_train: int, n_test: int, seed: int = 0) -> None:
+    """Random MNIST-shaped data in the real idx-ubyte files torchvision's MNIST loader reads."""
+    import struct
+
+    import numpy as np
+
+    def write_idx(path, array, magic):
+        with open(path, "wb") as handle:
+            handle.write(
+                struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape)
+            )
+            handle.write(array.astype(np.uint8).tobytes())
+
+    raw = Path(root) / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), 2051)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)), 2049)
+
+
+def save_pngs(images_uint8, folder: Path) -> None:
+    """Write N×3×H×W uint8 images as numbered PNG files (the order torch-fidelity reads)."""
+    from PIL import Image
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(images_uint8):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(Path(folder) / f"{index:06d}.png")

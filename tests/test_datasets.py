@@ -2,11 +2,11 @@
 tiny files written in their on-disk formats."""
 
 import math
-import struct
 
 import numpy as np
 import pytest
 import torch
+from conftest import write_mnist
 
 from harness.data import load_dataset
 
@@ -57,19 +57,8 @@ def test_stacked_digits_label_is_the_channel_triple():
         assert label == channels[0] * 100 + channels[1] * 10 + channels[2]
 
 
-def _write_idx(path, array, magic):
-    with open(path, "wb") as handle:
-        handle.write(struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape))
-        handle.write(array.astype(np.uint8).tobytes())
-
-
 def test_mnist_loads_through_torchvision_from_real_idx_files(tmp_path):
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 12), ("t10k", 5)):
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), 2051)
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)), 2049)
+    write_mnist(tmp_path, 12, 5)
     data = load_dataset("mnist", {"root": str(tmp_path), "resolution": 32})
     assert data.train_x.shape == (12, 1, 32, 32) and data.test_x.shape == (5, 1, 32, 32)
     assert data.train_x.min() >= -1 and data.train_x.max() <= 1

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import make_cell
+from conftest import make_cell, save_pngs, write_mnist
 from scipy import linalg
 
 from harness.data import load_dataset
@@ -140,14 +140,6 @@ def test_classifier_is_accurate_and_named_apart_from_inception(digits_evaluator)
     )
 
 
-def _save_pngs(images_uint8: torch.Tensor, folder: Path) -> None:
-    from PIL import Image
-
-    folder.mkdir(parents=True)
-    for index, image in enumerate(images_uint8):
-        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{index:05d}.png")
-
-
 def test_scores_agree_with_torch_fidelity_on_the_same_images_saved_to_disk(
     digits_evaluator, tmp_path
 ):
@@ -161,8 +153,8 @@ def test_scores_agree_with_torch_fidelity_on_the_same_images_saved_to_disk(
     )
     ours = digits_evaluator.score(generated)
 
-    _save_pngs(to_uint8_rgb(generated), tmp_path / "generated")
-    _save_pngs(to_uint8_rgb(real), tmp_path / "real")
+    save_pngs(to_uint8_rgb(generated), tmp_path / "generated")
+    save_pngs(to_uint8_rgb(real), tmp_path / "real")
     theirs = torch_fidelity.calculate_metrics(
         input1=str(tmp_path / "generated"),
         input2=str(tmp_path / "real"),
@@ -249,15 +241,7 @@ def test_the_best_checkpoint_is_chosen_on_the_test_split_and_other_latents(digit
 
 
 def test_mnist_from_local_files_gets_its_own_classifier_metrics(tmp_path):
-    import numpy as np
-    from test_datasets import _write_idx
-
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 64), ("t10k", 16)):
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), 2051)
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)), 2049)
+    write_mnist(tmp_path, 64, 16)
     cell = make_cell(
         "dcgan",
         "mnist",

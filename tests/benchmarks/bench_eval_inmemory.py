@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conftest import make_cell  # noqa: E402
+from conftest import make_cell, save_pngs  # noqa: E402
 
 from harness.data import load_dataset  # noqa: E402
 from harness.evaluate.evaluator import Evaluator  # noqa: E402
@@ -34,14 +34,6 @@ from harness.evaluate.image_metrics import kid_subset_size  # noqa: E402
 from harness.variants import ARCHITECTURES  # noqa: E402
 
 METRICS = ["is", "fid", "kid", "precision", "recall"]
-
-
-def save_pngs(images_uint8: torch.Tensor, folder: Path) -> None:
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, image in enumerate(images_uint8):
-        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{index:06d}.png")
 
 
 def file_route(evaluator, generator, cell, real_dir: Path, cache_root: Path) -> tuple[float, float]:
