@@ -16,6 +16,13 @@ def _error(message: str, err: TextIO) -> int:
     return EXIT_BAD_INPUT
 
 
+def _load(suite_path: str, only: str | None):
+    """The suite, its ``--only`` filters and the selected cells; raises ``SuiteError``."""
+    suite = load_suite(suite_path)
+    filters = parse_only(only)
+    return suite, filters, select(expand(suite), filters)
+
+
 def run(
     suite_path: str,
     only: str | None = None,
@@ -29,9 +36,7 @@ def run(
     from harness.runner import read_state, results_root, run_dir_of
 
     try:
-        suite = load_suite(suite_path)
-        filters = parse_only(only)
-        cells = select(expand(suite), filters)
+        suite, filters, cells = _load(suite_path, only)
     except SuiteError as error:
         return _error(str(error), err)
     if not cells:
@@ -74,8 +79,7 @@ def rescore(
     from harness.runner import results_root
 
     try:
-        suite = load_suite(suite_path)
-        filters = parse_only(only)
+        suite, filters, _ = _load(suite_path, only)
     except SuiteError as error:
         return _error(str(error), err)
     results = results_root(results_dir)

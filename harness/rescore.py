@@ -26,9 +26,8 @@ def _missing(tracker, run_id: str, scores: dict, step: int) -> dict:
 
 def rescore_cell(cell: RunSpec, results: Path, device, tracker, data_cache: dict) -> Rescored:
     """Score the final and best checkpoints of one finished cell and log what is new."""
-    from harness.data import load_dataset
     from harness.evaluate.evaluator import Evaluator
-    from harness.runner import cache_root, read_state, run_dir_of
+    from harness.runner import cache_root, cell_data, read_state, run_dir_of
     from harness.train.checkpoint import load_checkpoint
     from harness.train.loop import Trainer
 
@@ -40,10 +39,7 @@ def rescore_cell(cell: RunSpec, results: Path, device, tracker, data_cache: dict
         or not (run_dir / "checkpoint.pt").exists()
     ):
         return Rescored(cell, run_id, reason=f"not finished ({state.get('status', 'never run')})")
-    key = (cell.dataset, str(sorted(cell.dataset_params.items())))
-    if key not in data_cache:
-        data_cache[key] = load_dataset(cell.dataset, cell.dataset_params)
-    data = data_cache[key]
+    data = cell_data(cell, data_cache)
     evaluator = Evaluator(cell.evaluation, data, device, cache_root(results), cell.dataset_params)
     trainer = Trainer(cell, data, device, evaluator, run_dir)
     trainer.resume(run_dir / "checkpoint.pt")

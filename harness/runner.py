@@ -213,9 +213,19 @@ def _params(cell: RunSpec) -> dict[str, str]:
     return flatten(cell.to_dict())
 
 
+def cell_data(cell: RunSpec, data_cache: dict | None):
+    """The cell's dataset, loaded once per (name, parameters) within one invocation."""
+    from harness.data import load_dataset
+
+    cache = data_cache if data_cache is not None else {}
+    key = (cell.dataset, json.dumps(cell.dataset_params, sort_keys=True))
+    if key not in cache:
+        cache[key] = load_dataset(cell.dataset, cell.dataset_params)
+    return cache[key]
+
+
 def _train_cell(cell, results, device, tracker, run_id, progress, data_cache) -> CellResult:
     """Build everything, resume from the checkpoint if any, and train; failures are caught."""
-    from harness.data import load_dataset
     from harness.evaluate.evaluator import Evaluator
     from harness.train.loop import Trainer
     from harness.train.seeding import configure_determinism
@@ -223,11 +233,7 @@ def _train_cell(cell, results, device, tracker, run_id, progress, data_cache) ->
     run_dir = run_dir_of(cell, results)
     try:
         configure_determinism(device)
-        key = (cell.dataset, json.dumps(cell.dataset_params, sort_keys=True))
-        cache = data_cache if data_cache is not None else {}
-        if key not in cache:
-            cache[key] = load_dataset(cell.dataset, cell.dataset_params)
-        data = cache[key]
+        data = cell_data(cell, data_cache)
         evaluator = Evaluator(
             cell.evaluation, data, device, cache_root(results), cell.dataset_params
         )

@@ -126,3 +126,27 @@ def save_pngs(images_uint8, folder: Path) -> None:
     Path(folder).mkdir(parents=True, exist_ok=True)
     for index, image in enumerate(images_uint8):
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(Path(folder) / f"{index:06d}.png")
+
+
+def fidelity_on_folders(generated_dir, real_dir, bridge, n_generated: int, n_real: int, **extra):
+    """torch_fidelity.calculate_metrics on two PNG folders with the harness's extractor and
+    settings: the file route the in-memory evaluator is compared with."""
+    import torch_fidelity
+
+    from harness.evaluate.fidelity import FIDELITY_KWARGS
+    from harness.evaluate.image_metrics import kid_subset_size
+
+    return torch_fidelity.calculate_metrics(
+        input1=str(generated_dir),
+        input2=str(real_dir),
+        isc=True,
+        fid=True,
+        kid=True,
+        prc=True,
+        cuda=False,
+        batch_size=500,
+        feature_extractor=bridge.name,
+        feature_extractor_weights_path=bridge.weights_path,
+        kid_subset_size=kid_subset_size(n_generated, n_real),
+        **{**FIDELITY_KWARGS, **extra},
+    )

@@ -9,14 +9,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import make_cell, save_pngs, write_mnist
+from conftest import fidelity_on_folders, make_cell, save_pngs, write_mnist
 from scipy import linalg
 
 from harness.data import load_dataset
 from harness.evaluate import METRICS
 from harness.evaluate.evaluator import EvalContext, Evaluator
-from harness.evaluate.fidelity import FIDELITY_KWARGS, to_uint8_rgb
-from harness.evaluate.image_metrics import density_coverage, kid_subset_size
+from harness.evaluate.fidelity import to_uint8_rgb
+from harness.evaluate.image_metrics import density_coverage
 
 CPU = torch.device("cpu")
 ALL_IMAGE_METRICS = [
@@ -143,7 +143,6 @@ def test_classifier_is_accurate_and_named_apart_from_inception(digits_evaluator)
 def test_scores_agree_with_torch_fidelity_on_the_same_images_saved_to_disk(
     digits_evaluator, tmp_path
 ):
-    import torch_fidelity
 
     bridge = digits_evaluator.bridge
     real = digits_evaluator.data.train_x[:1200]
@@ -155,21 +154,8 @@ def test_scores_agree_with_torch_fidelity_on_the_same_images_saved_to_disk(
 
     save_pngs(to_uint8_rgb(generated), tmp_path / "generated")
     save_pngs(to_uint8_rgb(real), tmp_path / "real")
-    theirs = torch_fidelity.calculate_metrics(
-        input1=str(tmp_path / "generated"),
-        input2=str(tmp_path / "real"),
-        isc=True,
-        fid=True,
-        kid=True,
-        prc=True,
-        cuda=False,
-        cache=False,
-        batch_size=500,
-        feature_extractor=bridge.name,
-        feature_extractor_weights_path=bridge.weights_path,
-        kid_subset_size=kid_subset_size(1200, 1200),
-        **{k: v for k, v in FIDELITY_KWARGS.items() if k != "verbose"},
-        verbose=False,
+    theirs = fidelity_on_folders(
+        tmp_path / "generated", tmp_path / "real", bridge, 1200, 1200, cache=False
     )
     pairs = {
         "is_1200_cls": "inception_score_mean",

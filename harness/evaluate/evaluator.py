@@ -27,6 +27,7 @@ class EvalContext:
     bridge: Any = None
     num_samples: int = 0
     classifier_bridge: Any = None
+    reference_split: str = "train"  # "test" for the best-checkpoint selection score
     cache: dict = field(default_factory=dict)
 
 
@@ -45,10 +46,9 @@ class Evaluator:
         self.spec, self.data, self.device, self.chunk = spec, data, device, chunk
         self.bridge = self.classifier_bridge = None
         if data.info.kind == "images" and spec.metrics:
-            from harness.evaluate import CLASS_METRICS
+            from harness.evaluate import CLASS_METRICS, CLASSIFIER_DATASETS
             from harness.evaluate.fidelity import (
                 classifier_bridge,
-                has_classifier,
                 inception_bridge,
             )
 
@@ -57,7 +57,7 @@ class Evaluator:
                     "image metrics need a cache directory for extractors and reference features"
                 )
             dataset, params = data.info.name, dataset_params or {}
-            if has_classifier(dataset):
+            if dataset in CLASSIFIER_DATASETS:
                 self.classifier_bridge = classifier_bridge(
                     dataset, params, data, device, Path(cache_dir)
                 )
@@ -150,10 +150,9 @@ class Evaluator:
             return -(covered + METRICS.get("high_quality_fraction")(context))
         if self.bridge is None:
             return None
-        from harness.evaluate.fidelity import to_uint8_rgb
         from harness.evaluate.image_metrics import frechet_distance
 
-        context = EvalContext(samples, labels, self.data, self.bridge, len(samples))
-        generated = self.bridge.features(to_uint8_rgb(samples))
-        context.cache[self.bridge.name] = (generated, self.bridge.reference(len(samples), "test"))
+        context = EvalContext(
+            samples, labels, self.data, self.bridge, len(samples), reference_split="test"
+        )
         return frechet_distance(context)

@@ -118,8 +118,14 @@ FAMILIES = {
 }
 
 
-def has_classifier(dataset: str) -> bool:
-    return dataset in FAMILIES
+def _check_families() -> None:
+    from harness.evaluate import CLASSIFIER_DATASETS
+
+    if set(FAMILIES) != set(CLASSIFIER_DATASETS):
+        raise RuntimeError("FAMILIES and CLASSIFIER_DATASETS list different datasets")
+
+
+_check_families()
 
 
 def _training_data(dataset: str, data_params: dict, data) -> tuple[tuple, tuple]:

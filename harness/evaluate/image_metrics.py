@@ -15,7 +15,8 @@ def _features(context, bridge=None):
     bridge = bridge or context.bridge
     if bridge.name not in context.cache:
         generated = bridge.features(to_uint8_rgb(context.samples))
-        context.cache[bridge.name] = (generated, bridge.reference(context.num_samples))
+        reference = bridge.reference(context.num_samples, context.reference_split)
+        context.cache[bridge.name] = (generated, reference)
     return context.cache[bridge.name]
 
 

@@ -25,40 +25,32 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conftest import make_cell, save_pngs  # noqa: E402
+from conftest import fidelity_on_folders, make_cell, save_pngs  # noqa: E402
 
 from harness.data import load_dataset  # noqa: E402
 from harness.evaluate.evaluator import Evaluator  # noqa: E402
-from harness.evaluate.fidelity import FIDELITY_KWARGS, to_uint8_rgb  # noqa: E402
-from harness.evaluate.image_metrics import kid_subset_size  # noqa: E402
+from harness.evaluate.fidelity import to_uint8_rgb  # noqa: E402
 from harness.variants import ARCHITECTURES  # noqa: E402
 
 METRICS = ["is", "fid", "kid", "precision", "recall"]
 
 
 def file_route(evaluator, generator, cell, real_dir: Path, cache_root: Path) -> tuple[float, float]:
-    import torch_fidelity
 
     bridge = evaluator.bridge
     start = time.perf_counter()
     samples, _ = evaluator.generate(generator, cell.variant.latent_dim, False)
     with tempfile.TemporaryDirectory() as folder:
         save_pngs(to_uint8_rgb(samples), Path(folder))
-        scores = torch_fidelity.calculate_metrics(
-            input1=folder,
-            input2=str(real_dir),
-            isc=True,
-            fid=True,
-            kid=True,
-            prc=True,
-            cuda=False,
-            batch_size=500,
-            feature_extractor=bridge.name,
-            feature_extractor_weights_path=bridge.weights_path,
-            kid_subset_size=kid_subset_size(len(samples), len(list(real_dir.iterdir()))),
+        n_real = len(list(real_dir.iterdir()))
+        scores = fidelity_on_folders(
+            folder,
+            real_dir,
+            bridge,
+            len(samples),
+            n_real,
             cache_root=str(cache_root),
             input2_cache_name="bench-real",
-            **FIDELITY_KWARGS,
         )
     return time.perf_counter() - start, scores["frechet_inception_distance"]
 
