@@ -41,7 +41,13 @@ def features_context(
 ):
     """An evaluation context whose features are given (the metric code path after extraction)."""
     logits = logits if logits is not None else torch.zeros(len(generated), 10)
-    given = SimpleNamespace(name="given", layers={"isc": "logits", "fid": "features"})
+    from harness.evaluate.image_metrics import knn_radii
+
+    given = SimpleNamespace(
+        name="given",
+        layers={"isc": "logits", "fid": "features"},
+        reference_radii=lambda count, split, k, batch: knn_radii(reference, k, batch),
+    )
     context = EvalContext(torch.empty(0), None, None, given, len(generated))
     context.cache["given"] = (
         {"features": generated, "logits": logits},
@@ -106,6 +112,31 @@ def test_a_collapsed_generator_has_recall_and_coverage_near_zero():
     assert metric("recall", context) < 0.02
     assert metric("coverage", context) < 0.02
     assert metric("precision", context) > 0.9  # its single point does lie on the real manifold
+
+
+@pytest.mark.parametrize(
+    ("n_generated", "n_real", "dim", "batch_size", "levels"),
+    [(700, 500, 16, 10000, None), (300, 400, 6, 128, None), (400, 400, 3, 150, 3)],
+)
+def test_precision_recall_is_bit_identical_to_torch_fidelity(
+    n_generated, n_real, dim, batch_size, levels
+):
+    from torch_fidelity.metric_prc import prc_featuresdict_to_metric
+
+    from harness.evaluate.image_metrics import knn_radii, precision_recall
+
+    generator = torch.Generator().manual_seed(n_generated + dim)
+    generated = torch.randn(n_generated, dim, generator=generator)
+    real = torch.randn(n_real, dim, generator=generator) * 1.3 + 0.2
+    if levels:  # coarse values: many equal distances, where a different selection would show
+        generated, real = (generated * levels).round(), (real * levels).round()
+    kwargs = {"prc_neighborhood": 3, "prc_batch_size": batch_size, "save_cpu_ram": True}
+    expected = prc_featuresdict_to_metric({"f": generated}, {"f": real}, "f", **kwargs)
+    radii = knn_radii(real, 3, batch_size)
+    for cached in (None, radii):
+        precision, recall = precision_recall(generated, real, 3, batch_size, cached)
+        assert (precision, recall) == (expected["precision"], expected["recall"])
+    assert 0 < expected["recall"] < 1  # a case where the radii decide something
 
 
 def test_identical_distributions_give_density_one_and_coverage_point_97():
@@ -210,6 +241,14 @@ def test_a_second_evaluation_does_no_real_data_forward_pass():
         and second_scores["eval_reference_cached"] == 1.0
     )
     assert second_scores["fid_500_cls"] == first_scores["fid_500_cls"]
+    # Precision's real-sample radii are cached beside the features and reused as they are.
+    prc = make_cell("dcgan", "digits", evaluation={"num_samples": 500, "metrics": ["precision"]})
+    third = Evaluator(prc.evaluation, data, CPU, fresh_cache, prc.dataset_params)
+    third_scores = third.score(samples)
+    assert len(list((fresh_cache / "reference").glob("*-radii-k3-*.pt"))) == 1
+    fourth = Evaluator(prc.evaluation, data, CPU, fresh_cache, prc.dataset_params)
+    assert fourth.score(samples)["precision_500_cls"] == third_scores["precision_500_cls"]
+    assert fourth.bridge.reference_forward_passes == 0 and len(fourth.bridge._radii) == 1
 
 
 def test_the_best_checkpoint_is_chosen_on_the_test_split_and_other_latents(digits_evaluator):

@@ -168,6 +168,8 @@ class FidelityBridge:
         self.data, self.cache_dir = data, Path(cache_dir)
         self.reference_forward_passes = 0
         self._references: dict[tuple[str, int], dict] = {}
+        self._reference_keys: dict[tuple[str, int], str] = {}
+        self._radii: dict[tuple, torch.Tensor] = {}
         self.reference_cache_hit: bool | None = None
 
     def describe(self) -> dict[str, str]:
@@ -203,16 +205,11 @@ class FidelityBridge:
                 parts.setdefault(name, []).append(value.cpu())
         return {name: torch.cat(values) for name, values in parts.items()}
 
-    def reference(self, count: int, split: str = "train") -> dict[str, torch.Tensor]:
-        """Real-data features of the first ``count`` images of a split, cached on disk under a
-        hash of extractor, weights, data content, count and preprocessing; the train split is
-        what scores are reported against, the test split what the best checkpoint is chosen on."""
+    def _reference_images(self, count: int, split: str) -> tuple[torch.Tensor, str]:
+        """The first ``count`` real images of a split (uint8 RGB) and the hash of everything
+        that determines their features: extractor, weights, data content, count, preprocessing."""
         images = self.data.train_x if split == "train" else self.data.test_x
         labels = self.data.train_y if split == "train" else self.data.test_y
-        count = min(count, len(images))
-        if (split, count) in self._references:
-            self.reference_cache_hit = True
-            return self._references[split, count]
         real = to_uint8_rgb(images[:count])
         identity = {
             "extractor": self.name,
@@ -223,6 +220,20 @@ class FidelityBridge:
             "split": split,
         }
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+        return real, key
+
+    def _count(self, count: int, split: str) -> int:
+        return min(count, len(self.data.train_x if split == "train" else self.data.test_x))
+
+    def reference(self, count: int, split: str = "train") -> dict[str, torch.Tensor]:
+        """Real-data features of the first ``count`` images of a split, cached on disk under a
+        hash of extractor, weights, data content, count and preprocessing; the train split is
+        what scores are reported against, the test split what the best checkpoint is chosen on."""
+        count = self._count(count, split)
+        if (split, count) in self._references:
+            self.reference_cache_hit = True
+            return self._references[split, count]
+        real, key = self._reference_images(count, split)
         path = self.cache_dir / "reference" / f"{key}.pt"
         if path.exists():
             features = torch.load(path, map_location="cpu", weights_only=True)
@@ -230,13 +241,38 @@ class FidelityBridge:
         else:
             features = self.features(real)
             self.reference_forward_passes += 1
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-            torch.save(features, tmp)
-            os.replace(tmp, path)
+            _atomic_save(features, path)
             self.reference_cache_hit = False
         self._references[split, count] = features
+        self._reference_keys[split, count] = key
         return features
+
+    def reference_radii(self, count: int, split: str, neighbourhood: int, batch_size: int):
+        """Each reference sample's distance to its ``neighbourhood``-th nearest other reference
+        sample in the metric layer (precision's ball radii), cached beside the features: they
+        depend on the real data only, so only the first evaluation pays for them."""
+        from harness.evaluate.image_metrics import knn_radii
+
+        count = self._count(count, split)
+        slot = (split, count, neighbourhood, batch_size)
+        if slot not in self._radii:
+            features = self.reference(count, split)[self.layers["fid"]]
+            key = self._reference_keys[split, count]
+            path = self.cache_dir / "reference" / f"{key}-radii-k{neighbourhood}-b{batch_size}.pt"
+            if path.exists():
+                radii = torch.load(path, map_location="cpu", weights_only=True)
+            else:
+                radii = knn_radii(features, neighbourhood, batch_size)
+                _atomic_save(radii, path)
+            self._radii[slot] = radii
+        return self._radii[slot]
+
+
+def _atomic_save(value, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(value, tmp)
+    os.replace(tmp, path)
 
 
 def classifier_bridge(

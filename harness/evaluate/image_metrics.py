@@ -1,6 +1,7 @@
-"""Image metrics. IS, FID, KID and precision/recall are torch-fidelity's own functions applied
-to features extracted in memory; density/coverage (which torch-fidelity lacks) and
-classifier mode coverage are computed here."""
+"""Image metrics on features extracted in memory. IS, FID and KID are torch-fidelity's own
+functions; precision/recall makes torch-fidelity's own distance calls and reductions, with the
+real samples' radii cached (bit-identical to ``prc_featuresdict_to_metric``, pinned by a test);
+density/coverage (which torch-fidelity lacks) and classifier mode coverage are computed here."""
 
 from __future__ import annotations
 
@@ -56,23 +57,66 @@ def kernel_distance(context) -> float:
     ]
 
 
-def _precision_recall(context) -> dict:
-    from torch_fidelity.metric_prc import prc_featuresdict_to_metric
+def knn_radii(features: torch.Tensor, neighbourhood: int, batch_size: int) -> torch.Tensor:
+    """Distance from each row to its ``neighbourhood``-th nearest other row, as torch-fidelity's
+    precision/recall computes it (``calc_cdist_part(...).kthvalue(k + 1)``), with ``topk`` in
+    place of ``kthvalue``: the same element, so the same value bit for bit, ~18× faster on CPU."""
+    from torch_fidelity.metric_prc import calc_cdist_part
 
+    radii = []
+    for batch in features.split(batch_size):
+        distances = calc_cdist_part(batch, features, batch_size)
+        radii.append(distances.topk(neighbourhood + 1, dim=1, largest=False).values[:, -1])
+    return torch.cat(radii)
+
+
+def _inside_any_ball(points, centres, radii, batch_size) -> float:
+    """Fraction of ``points`` within some centre's radius (torch-fidelity's own reduction)."""
+    from torch_fidelity.metric_prc import calc_cdist_part
+
+    inside = []
+    for batch in points.split(batch_size):
+        inside.append((calc_cdist_part(batch, centres, batch_size) <= radii).any(dim=1).float())
+    return torch.cat(inside).mean().item()
+
+
+def precision_recall(
+    generated: torch.Tensor,
+    reference: torch.Tensor,
+    neighbourhood: int,
+    batch_size: int,
+    reference_radii: torch.Tensor | None = None,
+) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) exactly as torch-fidelity's
+    ``calculate_precision_recall_part`` computes them (same distance calls, same reductions;
+    a test pins equality with ``prc_featuresdict_to_metric``), but with the real samples'
+    radii reusable across evaluations."""
+    generated_radii = knn_radii(generated, neighbourhood, batch_size)
+    recall = _inside_any_ball(reference, generated, generated_radii, batch_size)
+    if reference_radii is None:
+        reference_radii = knn_radii(reference, neighbourhood, batch_size)
+    precision = _inside_any_ball(generated, reference, reference_radii, batch_size)
+    return precision, recall
+
+
+def _precision_recall(context) -> tuple[float, float]:
     if "prc" not in context.cache:
         generated, reference = _features(context)
-        context.cache["prc"] = prc_featuresdict_to_metric(
-            generated, reference, context.bridge.layers["fid"], **FIDELITY_KWARGS
+        layer = context.bridge.layers["fid"]
+        k, batch = FIDELITY_KWARGS["prc_neighborhood"], FIDELITY_KWARGS["prc_batch_size"]
+        radii = context.bridge.reference_radii(
+            context.num_samples, context.reference_split, k, batch
         )
+        context.cache["prc"] = precision_recall(generated[layer], reference[layer], k, batch, radii)
     return context.cache["prc"]
 
 
 def precision(context) -> float:
-    return _precision_recall(context)["precision"]
+    return _precision_recall(context)[0]
 
 
 def recall(context) -> float:
-    return _precision_recall(context)["recall"]
+    return _precision_recall(context)[1]
 
 
 def density_coverage(

@@ -7,7 +7,10 @@
     reference features from the harness cache.
 
 Both use the same digits classifier extractor; the ratio (a)/(b) of median times is printed
-(target: at least 2). Every repeat also checks the two routes give the same FID.
+(target: at least 2). Every repeat also checks the two routes give the same FID, precision and
+recall. On CPU, route (b) gains twice: no PNG encode/decode or DataLoader, and precision/recall
+reuse the real samples' cached k-NN radii and select them with topk (the same values as
+torch-fidelity's kthvalue, pinned by tests/test_fidelity.py).
 
     python tests/benchmarks/bench_eval_inmemory.py [--samples 10000] [--repeats 3]
 """
@@ -52,14 +55,18 @@ def file_route(evaluator, generator, cell, real_dir: Path, cache_root: Path) -> 
             cache_root=str(cache_root),
             input2_cache_name="bench-real",
         )
-    return time.perf_counter() - start, scores["frechet_inception_distance"]
+    elapsed = time.perf_counter() - start
+    return elapsed, [scores[k] for k in ("frechet_inception_distance", "precision", "recall")]
 
 
 def memory_route(evaluator, generator, cell) -> tuple[float, float]:
     start = time.perf_counter()
     scores = evaluator.evaluate(generator, cell.variant.latent_dim, False)
     elapsed = time.perf_counter() - start
-    return elapsed, next(v for k, v in scores.items() if k.startswith("fid_"))
+    return elapsed, [
+        next(v for k, v in scores.items() if k.startswith(prefix))
+        for prefix in ("fid_", "precision_", "recall_")
+    ]
 
 
 def main() -> None:
@@ -103,16 +110,18 @@ def main() -> None:
                     )
                 else:
                     results[1] = memory_route(evaluator, generator, cell)
-            (file_time, file_fid), (memory_time, memory_fid) = results[0], results[1]
-            assert abs(file_fid - memory_fid) <= 1e-5 * max(1.0, abs(file_fid)), (
-                file_fid,
-                memory_fid,
-            )
+            (file_time, file_scores), (memory_time, memory_scores) = results[0], results[1]
+            for file_value, memory_value in zip(file_scores, memory_scores, strict=True):
+                assert abs(file_value - memory_value) <= 1e-5 * max(1.0, abs(file_value)), (
+                    file_scores,
+                    memory_scores,
+                )
             file_times.append(file_time)
             memory_times.append(memory_time)
             print(
                 f"  repeat {repeat + 1}: PNG + torch-fidelity {file_time:.2f} s, in memory {memory_time:.2f} s, "
-                f"FID {memory_fid:.4f} both"
+                f"FID {memory_scores[0]:.4f}, precision {memory_scores[1]:.4f}, "
+                f"recall {memory_scores[2]:.4f} both"
             )
         files, memory = statistics.median(file_times), statistics.median(memory_times)
         print(f"median: PNG round trip {files:.2f} s, in memory {memory:.2f} s")
