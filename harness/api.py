@@ -16,8 +16,18 @@ def _error(message: str, err: TextIO) -> int:
     return EXIT_BAD_INPUT
 
 
+def _check_environment() -> None:
+    from harness.train.seeding import cpu_threads
+
+    try:
+        cpu_threads()
+    except ValueError as error:
+        raise SuiteError(str(error)) from None
+
+
 def _load(suite_path: str, only: str | None):
     """The suite, its ``--only`` filters and the selected cells; raises ``SuiteError``."""
+    _check_environment()
     suite = load_suite(suite_path)
     filters = parse_only(only)
     return suite, filters, select(expand(suite), filters)
@@ -103,6 +113,60 @@ def rescore(
                 file=out,
             )
     return EXIT_OK if all(not o.reason for o in outcomes) else EXIT_CELLS_FAILED
+
+
+def study(
+    suite_path: str,
+    workers: int = 1,
+    storage: str | None = None,
+    device: str = "auto",
+    results_dir: str | None = None,
+    worker_of: str | None = None,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Run the suite's [study] (or, with ``worker_of``, one worker of a running study)."""
+    from harness.runner import results_root
+
+    try:
+        _check_environment()
+        suite = load_suite(suite_path)
+    except SuiteError as error:
+        return _error(str(error), err)
+    if suite.study is None:
+        return _error(f"{suite_path}: study: the suite has no [study] block", err)
+    if workers < 1:
+        return _error(f"--workers {workers}: must be at least 1", err)
+    results = results_root(results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    from harness import study as studies
+    from harness.evaluate.inception import MissingInceptionWeights
+
+    storage = storage or studies.default_storage(results)
+    try:
+        if worker_of:
+            import json
+
+            job = json.loads(worker_of)
+            phase = studies.wide_phase(suite)
+            if job["phase"] == "narrow":
+                phase = studies.narrow_phase(suite, storage)
+            worker = studies.Worker(
+                suite, phase, results, storage, job["parent"], device, job["index"], err
+            )
+            worker.work(job["deadline"])
+            return EXIT_OK
+        from harness.evaluate import preflight
+        from harness.runner import cache_root
+
+        preflight(suite, studies.expand(studies.trial_suite(suite, {})), cache_root(results))
+        outcomes = studies.run_study(suite, suite_path, results, storage, workers, device, err)
+    except studies.StudyError as error:
+        return _error(str(error), err)
+    except (MissingInceptionWeights, ValueError) as error:  # preflight
+        return _error(f"{suite_path}: {error}", err)
+    incomplete = [o for o in outcomes if o.counts.get("complete", 0) == 0]
+    return EXIT_CELLS_FAILED if incomplete else EXIT_OK
 
 
 def validate(suite_path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

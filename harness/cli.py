@@ -38,6 +38,23 @@ def build_parser() -> argparse.ArgumentParser:
     rescore.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     rescore.add_argument("--results-dir", metavar="DIR")
 
+    study = commands.add_parser(
+        "study", help="run the suite's [study]: an Optuna search over run_one (resumable)"
+    )
+    study.add_argument("suite", help="path to a suite TOML file with a [study] block")
+    study.add_argument(
+        "--workers", type=int, default=1, help="worker processes on this machine (default 1)"
+    )
+    study.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage: sqlite:///FILE, postgresql://USER@HOST/DB or journal:FILE "
+        "(default: sqlite:///<results>/optuna.db)",
+    )
+    study.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    study.add_argument("--results-dir", metavar="DIR")
+    study.add_argument("--worker-of", help=argparse.SUPPRESS)
+
     validate = commands.add_parser("validate", help="check a suite file without running it")
     validate.add_argument("suite")
 
@@ -66,6 +83,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return api.run(args.suite, args.only, args.dry_run, args.device, args.results_dir)
     if args.command == "eval":
         return api.rescore(args.suite, args.only, args.run_id, args.device, args.results_dir)
+    if args.command == "study":
+        return api.study(
+            args.suite, args.workers, args.storage, args.device, args.results_dir, args.worker_of
+        )
     if args.command == "validate":
         return api.validate(args.suite)
     return api.list_entries(args.kind, args.dir)

@@ -104,19 +104,24 @@ def _package_versions() -> dict[str, str]:
 
 
 def environment_tags(device) -> dict[str, str]:
+    from harness.train.seeding import cpu_threads
+
     return {
         "git_commit": git_commit(),
         "device": str(device),
+        "torch_threads": str(cpu_threads()),
         "python": platform.python_version(),
         **_package_versions(),
     }
 
 
 class _CellSink:
-    """Receives the loop's reports: MLflow logging per tick and progress output."""
+    """Receives the loop's reports: MLflow logging per tick and progress output; ``on_eval``
+    (a study's pruning check) sees each evaluated tick's record and may stop the run."""
 
-    def __init__(self, tracker, run_id: str, progress) -> None:
+    def __init__(self, tracker, run_id: str, progress, on_eval=None) -> None:
         self.tracker, self.run_id, self.progress = tracker, run_id, progress
+        self.on_eval = on_eval
 
     def on_step(self, iteration: int) -> None:
         self.progress.step(iteration)
@@ -126,6 +131,7 @@ class _CellSink:
         if evaluated:
             self.tracker.log_artifact(self.run_id, samples_path, "samples")
         self.progress.tick(record)
+        return self.on_eval(record) if evaluated and self.on_eval else None
 
 
 def run_one(
@@ -136,12 +142,19 @@ def run_one(
     parent_run_id: str | None = None,
     progress=None,
     data_cache: dict | None = None,
+    *,
+    run_dir: Path | None = None,
+    extra_tags: dict | None = None,
+    on_eval=None,
 ) -> CellResult:
-    """Train, evaluate and track one cell, or skip/resume it from what its run dir holds."""
+    """Train, evaluate and track one cell, or skip/resume it from what its run dir holds.
+
+    A study passes its trial's own ``run_dir``, ``extra_tags`` for the MLflow run and
+    ``on_eval``, which sees every evaluated tick and may stop the cell (status ``pruned``)."""
     from harness.progress import PlainProgress
 
     progress = progress or PlainProgress(total_cells=1)
-    run_dir = run_dir_of(cell, results)
+    run_dir = Path(run_dir) if run_dir else run_dir_of(cell, results)
     state = read_state(run_dir)
     if state.get("status") in FINAL_STATUSES:
         return CellResult(
@@ -167,6 +180,7 @@ def run_one(
             "spec_hash": cell.spec_hash,
             "status": "running",
             **environment_tags(device),
+            **(extra_tags or {}),
         }
         run_id = tracker.start_run(cell.cell_name, tags, parent_run_id)
         tracker.log_params(run_id, _params(cell))
@@ -178,7 +192,9 @@ def run_one(
     tracker.set_tags(run_id, tags)
 
     try:
-        result = _train_cell(cell, results, device, tracker, run_id, progress, data_cache)
+        result = _train_cell(
+            cell, results, device, tracker, run_id, progress, data_cache, run_dir, on_eval
+        )
     except BaseException:  # Ctrl-C and the like: close the MLflow run, keep it resumable
         tracker.set_tags(run_id, {"status": "interrupted"})
         tracker.end(run_id, "interrupted")
@@ -188,7 +204,7 @@ def run_one(
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.exists() and result.status != "failed":
         tracker.log_artifact(run_id, checkpoint, "checkpoint")
-    if result.best and result.status in ("completed", "time_limit"):
+    if result.best and result.status in ("completed", "time_limit", "pruned"):
         # Best-checkpoint scores, kept apart from the final ones under "best/".
         best = {f"best/{key}": value for key, value in result.best.items()}
         tracker.log_metrics(run_id, best, step=result.record.get("images_seen", 0))
@@ -224,13 +240,14 @@ def cell_data(cell: RunSpec, data_cache: dict | None):
     return cache[key]
 
 
-def _train_cell(cell, results, device, tracker, run_id, progress, data_cache) -> CellResult:
+def _train_cell(
+    cell, results, device, tracker, run_id, progress, data_cache, run_dir, on_eval
+) -> CellResult:
     """Build everything, resume from the checkpoint if any, and train; failures are caught."""
     from harness.evaluate.evaluator import Evaluator
     from harness.train.loop import Trainer
     from harness.train.seeding import configure_determinism
 
-    run_dir = run_dir_of(cell, results)
     try:
         configure_determinism(device)
         data = cell_data(cell, data_cache)
@@ -246,7 +263,7 @@ def _train_cell(cell, results, device, tracker, run_id, progress, data_cache) ->
         progress.cell_started(cell, trainer.total, trainer.iteration)
         minutes = cell.budget.max_minutes
         outcome = trainer.run(
-            _CellSink(tracker, run_id, progress), minutes * 60 if minutes else None
+            _CellSink(tracker, run_id, progress, on_eval), minutes * 60 if minutes else None
         )
         return CellResult(
             cell, outcome.status, outcome.reason, outcome.record, run_id, best=outcome.best

@@ -56,3 +56,16 @@ def test_two_equal_modes_have_kl_log_k_over_two():
 def test_metrics_declare_their_direction():
     assert METRICS.meta("modes_covered")["higher_is_better"] is True
     assert METRICS.meta("reverse_kl")["higher_is_better"] is False
+
+
+def test_energy_distance_is_zero_for_the_real_points_and_2d_between_point_masses():
+    context = EvalContext(RING.train_x[:100].clone(), None, RING)
+    assert METRICS.get("energy_distance")(context) == pytest.approx(0.0, abs=1e-12)
+    shifted = EvalContext(RING.train_x[:100] + torch.tensor([3.0, 4.0]), None, RING)
+    assert METRICS.get("energy_distance")(shifted) > 1.0
+    # Point masses at a and b: 2|a - b| - 0 - 0.
+    masses = load_dataset("ring8", {"size": 100, "test_size": 100})
+    masses.train_x[:] = torch.tensor([1.0, 1.0])
+    at_origin = EvalContext(torch.zeros(50, 2), None, masses)
+    assert METRICS.get("energy_distance")(at_origin) == pytest.approx(2 * math.sqrt(2))
+    assert METRICS.meta("energy_distance")["higher_is_better"] is False

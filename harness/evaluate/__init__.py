@@ -69,6 +69,13 @@ for name, target, higher, kinds, doc in (
         "KL(mode histogram of generated samples ‖ uniform), in nats (PacGAN).",
     ),
     (
+        "energy_distance",
+        f"{MODES}:energy_distance",
+        False,
+        POINTS,
+        "Squared energy distance to as many real points (Székely & Rizzo 2013); 0 for identical sets.",
+    ),
+    (
         "is",
         f"{IMAGE}:inception_score",
         True,

@@ -32,7 +32,8 @@ class Sink(Protocol):
 
     def on_step(self, iteration: int) -> None: ...
 
-    def on_tick(self, record: dict, samples_path: Path, evaluated: bool) -> None: ...
+    def on_tick(self, record: dict, samples_path: Path, evaluated: bool) -> str | None:
+        """Returning a reason stops the run after this tick (a study pruning its trial)."""
 
 
 class NullSink:
@@ -45,7 +46,7 @@ class NullSink:
 
 @dataclass
 class Outcome:
-    status: str  # completed | time_limit | diverged
+    status: str  # completed | time_limit | diverged | pruned
     reason: str = ""
     record: dict = field(default_factory=dict)
     best: dict = field(default_factory=dict)  # reported scores at the best checkpoint
@@ -313,7 +314,9 @@ class Trainer:
             self.tick += 0 if out_of_time else 1
             self.last_record = record
             save_checkpoint(self.state_dict(), self.run_dir / "checkpoint.pt")
-            sink.on_tick(record, samples_path, evaluated)
+            stop = sink.on_tick(record, samples_path, evaluated)
+            if stop and not final:
+                return Outcome("pruned", stop, record, self.best["record"])
             if out_of_time:
                 return Outcome(
                     "time_limit",
