@@ -390,7 +390,9 @@ class Worker:
         cells = expand(trial_suite(self.suite, params))
         run_id = self._trial_run(trial, number, params)
         trial.set_user_attr("trial_dir", str(self._trial_dir(number)))
+        trial.set_user_attr("worker", self.index)
         ticks, values, images, started = self.suite.budget.ticks, [], 0, time.perf_counter()
+        resumed = False
         outcome, reason, pruned_step = "complete", "", None
         for index, cell in enumerate(cells):
 
@@ -420,6 +422,7 @@ class Worker:
                 on_eval=on_eval,
             )
             images += int(result.record.get("images_seen", 0))
+            resumed = resumed or result.resumed
             if result.status == "pruned":
                 outcome, reason = "pruned", result.reason
                 break
@@ -434,6 +437,7 @@ class Worker:
             values.append(float(value))
 
         trial.set_user_attr("images_trained", images)
+        trial.set_user_attr("resumed", resumed)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
         trial.set_user_attr("values_per_seed", values)
         tags: dict[str, Any] = {"status": outcome, "status_reason": reason or "-"}
@@ -449,6 +453,8 @@ class Worker:
         self.tracker.set_tags(run_id, tags)
         self.tracker.end(run_id, "completed" if outcome != "failed" else "failed")
         shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+        if resumed:
+            shown += f"; resumed from trial {number}'s checkpoint"
         if outcome == "pruned":
             trial.set_user_attr("reason", reason)
             self.say(f"trial {number}: pruned ({shown}): {reason}")
