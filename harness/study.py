@@ -118,6 +118,14 @@ def open_storage(url: str, heartbeat_seconds: int):
             raise StudyError(f"--storage {url}: {type(error).__name__}: {first}") from None
 
 
+def optuna_study(suite: SuiteSpec, storage_url: str, name: str | None = None):
+    """The Optuna study ``name`` (default: the wide search) of this suite, loaded."""
+    import optuna
+
+    storage = open_storage(storage_url, suite.study.heartbeat_seconds)
+    return optuna.load_study(study_name=name or study_name(suite), storage=storage)
+
+
 def definition(suite: SuiteSpec, phase: Phase) -> dict:
     """What makes two runs of the command the same study; stored with the Optuna study."""
     variant, dataset = suite.study_target()
@@ -681,8 +689,7 @@ def finish(suite, phase, results, storage_url, parent, stream) -> StudyResult:
 
     from harness.track.mlflow_tracker import MlflowTracker
 
-    storage = open_storage(storage_url, suite.study.heartbeat_seconds)
-    study = optuna.load_study(study_name=phase.name, storage=storage)
+    study = optuna_study(suite, storage_url, phase.name)
     trials = study.get_trials(deepcopy=False)
     counts = tally(trials)
     out = study_dir(results, phase.name)
@@ -822,11 +829,9 @@ def narrow_space(space: dict[str, SearchParam], top: list) -> dict[str, SearchPa
 
 
 def narrow_phase(suite: SuiteSpec, storage_url: str) -> Phase:
-    import optuna
 
     protocol = suite.study.protocol
-    storage = open_storage(storage_url, suite.study.heartbeat_seconds)
-    wide = optuna.load_study(study_name=study_name(suite), storage=storage)
+    wide = optuna_study(suite, storage_url)
     top = ranked(wide)[: protocol.narrow_from]
     if not top:
         raise StudyError(f"study {wide.study_name}: no complete trial to narrow the search around")
@@ -837,13 +842,11 @@ def narrow_phase(suite: SuiteSpec, storage_url: str) -> Phase:
 def final_phase(suite, storage_url, results, device, stream, phase_name: str) -> dict:
     """Re-run the top-k configurations over the protocol's seeds through the benchmark runner;
     mean ± std of the objective per configuration."""
-    import optuna
 
     from harness.runner import run_suite
 
     protocol = suite.study.protocol
-    storage = open_storage(storage_url, suite.study.heartbeat_seconds)
-    study = optuna.load_study(study_name=phase_name, storage=storage)
+    study = optuna_study(suite, storage_url, phase_name)
     top = ranked(study)[: protocol.top_k]
     if not top:
         raise StudyError(f"study {phase_name}: no complete trial to re-run")
@@ -921,6 +924,7 @@ def run_study(
     stream: TextIO,
 ) -> list[StudyResult]:
     """The wide search, then (with a [study.protocol]) the narrow search and the top-k re-run."""
+    Path(results).mkdir(parents=True, exist_ok=True)
     outcomes = [
         run_phase(
             suite, suite_path, wide_phase(suite), results, storage_url, workers, device, stream
