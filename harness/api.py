@@ -165,8 +165,9 @@ def study(
         return _error(str(error), err)
     except (MissingInceptionWeights, ValueError) as error:  # preflight
         return _error(f"{suite_path}: {error}", err)
-    incomplete = [o for o in outcomes if o.counts.get("complete", 0) == 0]
-    return EXIT_CELLS_FAILED if incomplete else EXIT_OK
+    # Exit 1 when a phase fell short of its size (time cap, dead workers) or found nothing.
+    short = [o for o in outcomes if not o.complete or o.counts.get("complete", 0) == 0]
+    return EXIT_CELLS_FAILED if short else EXIT_OK
 
 
 def validate(suite_path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

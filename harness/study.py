@@ -87,7 +87,9 @@ def open_storage(url: str, heartbeat_seconds: int):
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     if url.startswith("journal:"):
-        return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+        path = Path(url.removeprefix("journal:"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
     if "://" not in url:
         raise StudyError(
             f"--storage {url}: not a storage URL; allowed: an SQLAlchemy URL "
@@ -506,7 +508,8 @@ class Worker:
                 and not counts["waiting"]
             ):
                 lock.release()
-                if not counts["running"]:
+                # Without a heartbeat (journal storage) a dead worker's trial never goes stale.
+                if not counts["running"] or not isinstance(storage, optuna.storages.RDBStorage):
                     break
                 time.sleep(heartbeat)  # a running trial may belong to a dead worker: wait
                 continue
@@ -550,6 +553,7 @@ class StudyResult:
     best: dict | None
     parent_run_id: str
     out_dir: Path
+    complete: bool = True  # reached its requested number of trials
 
 
 def prepare(suite: SuiteSpec, phase: Phase, storage_url: str, results: Path) -> str:
@@ -635,8 +639,22 @@ def run_phase(
     if workers == 1:
         Worker(suite, phase, results, storage_url, parent, device, 0, stream).work(deadline)
     else:
-        _spawn_workers(suite_path, phase, results, storage_url, parent, workers, device, deadline)
-    return finish(suite, phase, results, storage_url, parent, stream)
+        failed = _spawn_workers(
+            suite_path, phase, results, storage_url, parent, workers, device, deadline
+        )
+        for index, code in failed.items():
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            print(
+                f"warning: worker {index} ended early ({how}); a trial it left running is "
+                "failed by the heartbeat and retried by the other workers or the next run",
+                file=stream,
+                flush=True,
+            )
+    result = finish(suite, phase, results, storage_url, parent, stream)
+    if deadline is not None and time.time() >= deadline and not result.complete:
+        print(f"study {phase.name}: stopped at its time limit of {minutes:g} minutes", file=stream)
+        result.complete = True  # the size asked for was the time
+    return result
 
 
 def _spawn_workers(suite_path, phase, results, storage_url, parent, workers, device, deadline):
@@ -677,9 +695,7 @@ def _spawn_workers(suite_path, phase, results, storage_url, parent, workers, dev
         for process in processes:
             process.wait()
         raise
-    failed = [i for i, code in enumerate(codes) if code != 0]
-    if failed:
-        raise StudyError(f"worker(s) {failed} exited with codes {[codes[i] for i in failed]}")
+    return {index: code for index, code in enumerate(codes) if code != 0}
 
 
 def finish(suite, phase, results, storage_url, parent, stream) -> StudyResult:
@@ -735,7 +751,7 @@ def finish(suite, phase, results, storage_url, parent, stream) -> StudyResult:
         line += f"; best trial {best['trial']}: {best['objective']}={best['value']:.5g}"
         line += f"; best configuration: {out / 'best.toml'}"
     print(line, file=stream, flush=True)
-    return StudyResult(phase.name, counts, best, parent, out)
+    return StudyResult(phase.name, counts, best, parent, out, done)
 
 
 def export_best(suite, params, path: Path, name: str, number: int, value: float) -> None:
