@@ -170,6 +170,61 @@ def study(
     return EXIT_CELLS_FAILED if short else EXIT_OK
 
 
+def report(
+    suite_path: str | None = None,
+    experiment: str | None = None,
+    run_id: str | None = None,
+    tracking_uri: str | None = None,
+    results_dir: str | None = None,
+    out_dir: str | None = None,
+    figures: bool = True,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Write leaderboard.md/.html/.csv for a suite, an experiment or one invocation."""
+    import re
+
+    from harness.runner import results_root
+    from harness.track.mlflow_tracker import tracking_uri as default_uri
+
+    given = [x for x in (suite_path, experiment, run_id) if x]
+    if len(given) != 1:
+        return _error("report: give exactly one of SUITE, --experiment or --run-id", err)
+    uri = tracking_uri or default_uri(results_root(results_dir))
+    from harness.report.data import Source
+    from harness.report.leaderboard import build, write
+
+    expected = hashes = None
+    if suite_path:
+        try:
+            suite = load_suite(suite_path)
+        except SuiteError as error:
+            return _error(str(error), err)
+        source = Source(uri, experiment=suite.experiment, suite=suite.name)
+        cells = expand(suite)
+        hashes = {c.spec_hash for c in cells}
+        expected = {d.display_name: len(suite.seeds) for d in suite.datasets}
+        name, title = suite.name, f"{suite.name} v{suite.version} leaderboard"
+    elif experiment:
+        source = Source(uri, experiment=experiment)
+        name, title = re.sub(r"[^A-Za-z0-9_.-]+", "-", experiment), f"{experiment} leaderboard"
+    else:
+        source = Source(uri, parent_run_id=run_id)
+        name, title = f"run-{run_id}", f"invocation {run_id} leaderboard"
+    try:
+        built = build(source, title, expected, hashes, with_figures=figures)
+    except LookupError as error:
+        return _error(str(error.args[0]), err)
+    except Exception as error:  # an unreachable server, an unknown run id
+        return _error(f"report: {uri}: {type(error).__name__}: {error}".splitlines()[0], err)
+    if built.runs.empty:
+        return _error(f"report: no finished cell runs found ({title}) in {uri}", err)
+    written = write(built, Path(out_dir) if out_dir else Path("reports") / name)
+    for path in written:
+        print(path, file=out)
+    return EXIT_OK
+
+
 def validate(suite_path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Check a suite without running anything; print its size when valid."""
     try:

@@ -55,6 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--results-dir", metavar="DIR")
     study.add_argument("--worker-of", help=argparse.SUPPRESS)
 
+    report = commands.add_parser(
+        "report", help="leaderboard.md/.html/.csv from the MLflow runs of a suite"
+    )
+    report.add_argument("suite", nargs="?", help="a suite file (its experiment and cells)")
+    report.add_argument("--experiment", help="every cell run of this MLflow experiment")
+    report.add_argument("--run-id", help="the cells of one invocation's parent run")
+    report.add_argument(
+        "--tracking-uri",
+        help="MLflow store or server (default: $MLFLOW_TRACKING_URI or the results store)",
+    )
+    report.add_argument("--results-dir", metavar="DIR")
+    report.add_argument("--out", metavar="DIR", help="output folder (default: reports/<suite>)")
+    report.add_argument("--no-figures", action="store_true", help="tables only (faster)")
+
     validate = commands.add_parser("validate", help="check a suite file without running it")
     validate.add_argument("suite")
 
@@ -86,6 +100,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "study":
         return api.study(
             args.suite, args.workers, args.storage, args.device, args.results_dir, args.worker_of
+        )
+    if args.command == "report":
+        return api.report(
+            args.suite,
+            args.experiment,
+            args.run_id,
+            args.tracking_uri,
+            args.results_dir,
+            args.out,
+            not args.no_figures,
         )
     if args.command == "validate":
         return api.validate(args.suite)

@@ -300,8 +300,16 @@ def run_suite(
     device: str = "auto",
     only: dict | None = None,
     stream=None,
+    *,
+    fresh_dir: Path | None = None,
+    experiment: str | None = None,
+    parent_tags: dict | None = None,
 ) -> SuiteResult:
-    """Run every selected cell of a suite under one MLflow parent run."""
+    """Run every selected cell of a suite under one MLflow parent run.
+
+    ``fresh_dir`` gives every cell a new run directory under it (a nightly run retrains
+    everything instead of skipping finished cells); ``experiment`` and ``parent_tags`` file
+    the invocation elsewhere and tag it."""
     from harness.progress import make_progress
     from harness.track.mlflow_tracker import MlflowTracker
 
@@ -310,7 +318,7 @@ def run_suite(
     torch_device = resolve_device(device)
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
-    tracker = MlflowTracker(results, suite.experiment)
+    tracker = MlflowTracker(results, experiment or suite.experiment)
     parent = tracker.start_run(
         f"{suite.name} (invocation)",
         {
@@ -319,13 +327,23 @@ def run_suite(
             "cells": len(cells),
             "kind": "suite_invocation",
             **environment_tags(torch_device),
+            **(parent_tags or {}),
         },
     )
     progress = make_progress(len(cells), stream)
     outcomes, data_cache = [], {}
     try:
         for cell in cells:
-            result = run_one(cell, results, torch_device, tracker, parent, progress, data_cache)
+            result = run_one(
+                cell,
+                results,
+                torch_device,
+                tracker,
+                parent,
+                progress,
+                data_cache,
+                run_dir=Path(fresh_dir) / cell.spec_hash if fresh_dir else None,
+            )
             progress.cell_finished(result)
             outcomes.append(result)
     finally:

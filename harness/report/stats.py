@@ -1,0 +1,144 @@
+"""Leaderboard numbers: per (dataset, variant, checkpoint, metric) mean ± std over seeds with n
+and a 95% bootstrap interval, ranks by each metric's direction, completeness marks.
+
+Scores under different protocols never share a column: the metric key already carries the
+extractor family and sample count (``fid_2500_cls`` vs ``fid_10k``), and where one key was
+computed with different extractor weights in one dataset the weights hash is added to it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+
+def metric_base(key: str) -> str | None:
+    """The registered metric a logged key measures (``best/fid_2500_cls`` → ``fid``)."""
+    from harness.evaluate import METRICS
+
+    bare = key.removeprefix("best/")
+    found = None
+    for name in METRICS.names():
+        if (bare == name or bare.startswith(name + "_")) and (
+            found is None or len(name) > len(found)
+        ):
+            found = name
+    return found
+
+
+def higher_is_better(key: str) -> bool:
+    from harness.evaluate import METRICS
+
+    return bool(METRICS.meta(metric_base(key))["higher_is_better"])
+
+
+def bootstrap_interval(values: np.ndarray) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of the mean (2,000 resamples, numpy default_rng(0));
+    NaN for fewer than two values."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    means = values[rng.integers(0, len(values), (BOOTSTRAP_RESAMPLES, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """The logged keys of registered metrics present in the runs, final ones then best ones."""
+    keys = [c.removeprefix("metric:") for c in frame.columns if c.startswith("metric:")]
+    keys = [k for k in keys if metric_base(k) is not None]
+    return sorted(k for k in keys if not k.startswith("best/")) + sorted(
+        k for k in keys if k.startswith("best/")
+    )
+
+
+def leaderboard(frame: pd.DataFrame, expected_seeds: dict[str, int] | None = None) -> pd.DataFrame:
+    """Long-format table: one row per (dataset, variant, checkpoint, metric column)."""
+    columns = [
+        "dataset",
+        "variant",
+        "checkpoint",
+        "metric",
+        "column",
+        "higher_is_better",
+        "n",
+        "expected",
+        "runs",
+        "mean",
+        "std",
+        "ci_low",
+        "ci_high",
+        "complete",
+        "statuses",
+        "rank",
+    ]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    keys = metric_columns(frame)
+    for dataset, in_dataset in frame.groupby("dataset", sort=True):
+        expected = (expected_seeds or {}).get(dataset)
+        if expected is None:
+            expected = int(in_dataset.groupby("variant")["seed"].nunique().max())
+        hashes = in_dataset.get("eval.extractor_weights_hash", pd.Series(dtype="string"))
+        several = hashes.dropna().nunique() > 1
+        for variant, runs in in_dataset.groupby("variant", sort=True):
+            statuses = runs["status"].fillna("unknown")
+            done = runs[statuses == "completed"]
+            status_text = ", ".join(
+                f"{s}: {c}" for s, c in statuses.value_counts().sort_index().items()
+            )
+            complete = len(done) == expected and len(runs) == expected
+            for key in keys:
+                column = f"metric:{key}"
+                groups = [(None, done)]
+                if several and done["eval.extractor_weights_hash"].nunique() > 1:
+                    groups = list(done.groupby("eval.extractor_weights_hash"))
+                for weights, part in groups:
+                    values = (
+                        part[column].dropna().to_numpy(dtype=np.float64) if column in part else []
+                    )
+                    if len(values) == 0:
+                        continue
+                    label = key.removeprefix("best/")
+                    if several:
+                        weights = weights or part["eval.extractor_weights_hash"].dropna().iloc[0]
+                        label = f"{label} [{str(weights)[:8]}]"
+                    low, high = bootstrap_interval(values)
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "variant": variant,
+                            "checkpoint": "best" if key.startswith("best/") else "final",
+                            "metric": metric_base(key),
+                            "column": label,
+                            "higher_is_better": higher_is_better(key),
+                            "n": len(values),
+                            "expected": expected,
+                            "runs": len(runs),
+                            "mean": float(values.mean()),
+                            "std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+                            "ci_low": low,
+                            "ci_high": high,
+                            "complete": bool(complete and len(values) == expected),
+                            "statuses": status_text,
+                        }
+                    )
+    table = pd.DataFrame(rows, columns=columns[:-1])
+    return rank(table)
+
+
+def rank(table: pd.DataFrame) -> pd.DataFrame:
+    """Rank complete rows within (dataset, checkpoint, column) by the metric's direction;
+    incomplete rows get no rank."""
+    table = table.copy()
+    table["rank"] = pd.array([pd.NA] * len(table), dtype="Int64")
+    for _, group in table[table["complete"]].groupby(["dataset", "checkpoint", "column"]):
+        ascending = not bool(group["higher_is_better"].iloc[0])
+        ranks = group["mean"].rank(method="min", ascending=ascending).astype("Int64")
+        table.loc[group.index, "rank"] = ranks
+    return table
