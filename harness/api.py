@@ -225,6 +225,58 @@ def report(
     return EXIT_OK
 
 
+def nightly(
+    suite_path: str,
+    baseline: str | None = None,
+    update_baseline: bool = False,
+    device: str = "auto",
+    results_dir: str | None = None,
+    reports_dir: str = "reports",
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Run the suite afresh, compare with the baseline, write reports/<suite>/nightly-<date>.*;
+    exit 1 when a cell regressed or failed."""
+    from harness.runner import results_root
+
+    try:
+        suite, _, cells = _load(suite_path, None)
+    except SuiteError as error:
+        return _error(str(error), err)
+    if baseline and not Path(baseline).is_file() and "=" not in baseline:
+        import re
+
+        if not re.fullmatch(r"[0-9a-f]{32}", baseline):
+            return _error(
+                f"--baseline {baseline}: not a file, a tag=value or an MLflow run id "
+                "(32 hex digits)",
+                err,
+            )
+    results = results_root(results_dir)
+    from harness.evaluate import preflight
+    from harness.evaluate.inception import MissingInceptionWeights
+    from harness.report.nightly import run_nightly
+    from harness.runner import cache_root
+
+    try:
+        preflight(suite, cells, cache_root(results))
+    except (MissingInceptionWeights, ValueError) as error:
+        return _error(f"{suite_path}: {error}", err)
+    try:
+        code, comparisons, written, verdict, base, run = run_nightly(
+            suite, results, device, baseline, update_baseline, Path(reports_dir), err
+        )
+    except LookupError as error:
+        return _error(str(error.args[0]), err)
+    for comparison in comparisons:
+        if comparison.verdict != "unchanged":
+            print(f"{comparison.verdict:>9}  {comparison.variant} / {comparison.dataset}", file=out)
+    print(f"nightly {suite.name}: {verdict} (run {run}, baseline: {base})", file=out)
+    for path in written:
+        print(path, file=out)
+    return code
+
+
 def validate(suite_path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Check a suite without running anything; print its size when valid."""
     try:

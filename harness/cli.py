@@ -69,6 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="DIR", help="output folder (default: reports/<suite>)")
     report.add_argument("--no-figures", action="store_true", help="tables only (faster)")
 
+    nightly = commands.add_parser(
+        "nightly",
+        help="run a suite afresh and compare every cell with a baseline (exit 1 on regression)",
+    )
+    nightly.add_argument("suite")
+    nightly.add_argument(
+        "--baseline",
+        help="a nightly parent run id, a tag=value, or a pinned baseline file "
+        "(default: the latest earlier nightly run that passed or was promoted)",
+    )
+    nightly.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="promote this run to baseline and write reports/<suite>/baseline.json",
+    )
+    nightly.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    nightly.add_argument("--results-dir", metavar="DIR")
+    nightly.add_argument("--reports-dir", metavar="DIR", default="reports")
+
     validate = commands.add_parser("validate", help="check a suite file without running it")
     validate.add_argument("suite")
 
@@ -110,6 +129,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.results_dir,
             args.out,
             not args.no_figures,
+        )
+    if args.command == "nightly":
+        return api.nightly(
+            args.suite,
+            args.baseline,
+            args.update_baseline,
+            args.device,
+            args.results_dir,
+            args.reports_dir,
         )
     if args.command == "validate":
         return api.validate(args.suite)

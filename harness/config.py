@@ -370,6 +370,29 @@ def _field_type(path: str) -> type:
     return args[0] if args else model.model_fields[name].annotation
 
 
+class NightlySpec(Strict):
+    """How ``ganbench nightly`` decides a cell regressed: a mean change larger than the
+    tolerance (the larger of ``tolerance[metric]``, default ``default_tolerance``, times
+    |baseline mean| and ``absolute_tolerance[metric]``) that is significant (paired t-test over
+    seeds, Welch's when the seeds differ, at ``alpha``) or shown by every one of >= 3 seeds."""
+
+    alpha: float = Field(0.05, gt=0, lt=1)
+    default_tolerance: float = Field(0.05, ge=0, description="relative to the baseline mean")
+    tolerance: dict[str, float] = {}
+    absolute_tolerance: dict[str, float] = {}
+
+    @field_validator("tolerance", "absolute_tolerance")
+    @classmethod
+    def _metric_names(cls, value: dict[str, float]) -> dict[str, float]:
+        from harness.evaluate import METRICS
+
+        for name, amount in value.items():
+            _check_name(METRICS, name)
+            if amount < 0:
+                raise ValueError(f"{name}: a tolerance cannot be negative (got {amount})")
+        return value
+
+
 class SuiteSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     version: str = "1"
@@ -381,6 +404,7 @@ class SuiteSpec(Strict):
     evaluation: EvaluationSpec = EvaluationSpec()
     tracking: TrackingSpec = TrackingSpec()
     study: StudySpec | None = None
+    nightly: NightlySpec = NightlySpec()
 
     @field_validator("version", mode="before")
     @classmethod
@@ -418,12 +442,21 @@ class SuiteSpec(Strict):
                         else ")"
                     )
                 )
-        for index, variant in enumerate(self.variants):
-            for kind in sorted(kinds):
+        for kind in sorted(kinds):
+            seen: dict[str, int] = {}
+            for index, variant in enumerate(self.variants):
                 try:
-                    variant.resolve(kind)
+                    resolved = variant.resolve(kind).model_dump_json()
                 except (ValueError, ValidationError) as error:
                     raise ValueError(f"variants[{index}]: {_first_message(error)}") from None
+                if resolved in seen:
+                    first = self.variants[seen[resolved]].display_name
+                    raise ValueError(
+                        f"variants[{index}]: '{variant.display_name}' resolves to the same "
+                        f"configuration as '{first}' on {kind} data, so they would be one cell; "
+                        "change an axis or drop one"
+                    )
+                seen[resolved] = index
         if self.study is not None:
             self._check_study(self.study)
         return self

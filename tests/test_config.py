@@ -70,6 +70,14 @@ MALFORMED = {
         ["variants[1]", "architecture 'dcgan' does not fit points datasets", "allowed: mlp"],
     ),
     "invalid toml": (VALID.replace('name = "t"', "name = "), ["invalid TOML"]),
+    "two variants that are one cell": (
+        VALID + '\n[[variants]]\npreset = "gan"\nname = "again"\n',
+        ["variants[2]: 'again' resolves to the same configuration as 'gan'"],
+    ),
+    "nightly tolerance typo": (
+        VALID + "\n[nightly]\ntolerance = { fdi = 0.1 }\n",
+        ["nightly.tolerance", "unknown metric 'fdi'", "did you mean 'fid'?"],
+    ),
 }
 
 
