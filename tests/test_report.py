@@ -44,11 +44,20 @@ num_samples = 300
 
 
 def mlflow_frame(results: Path, experiment: str) -> pd.DataFrame:
-    """The cell runs, read independently of the report code (mlflow.search_runs → pandas)."""
-    import mlflow
+    """The cell runs, read independently of the report code: MlflowClient → pandas, with the
+    columns ``mlflow.search_runs`` would give (no global tracking URI is set in-process)."""
+    from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{results / 'mlflow.db'}")
-    frame = mlflow.search_runs(experiment_names=[experiment], max_results=10000)
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    found = client.get_experiment_by_name(experiment)
+    rows = [
+        {
+            **{f"tags.{k}": v for k, v in run.data.tags.items()},
+            **{f"metrics.{k}": v for k, v in run.data.metrics.items()},
+        }
+        for run in client.search_runs([found.experiment_id], max_results=10000)
+    ]
+    frame = pd.DataFrame(rows)
     return frame[frame["tags.spec_hash"].notna()]
 
 

@@ -110,7 +110,9 @@ def main() -> None:
         seconds = time.perf_counter() - started
         assert code == 0, err.getvalue()
         rows = sum(1 for _ in open(Path(work) / "report" / "leaderboard.csv")) - 1
-    print(f"report over {args.runs} runs ({rows} leaderboard rows, figures included): {seconds:.1f} s")
+    print(
+        f"report over {args.runs} runs ({rows} leaderboard rows, figures included): {seconds:.1f} s"
+    )
     print(f"time per 1,000 runs: {seconds / args.runs * 1000:.1f} s  (target: 2,000 runs < 60 s)")
 
 
