@@ -93,6 +93,18 @@ def run_cli(*args, results: Path | None = None, cwd: Path = REPO, timeout: int =
     )
 
 
+def spawn_cli(*args, results: Path):
+    """``python -m harness ARGS`` in the background, in its own process group (to be killed)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *map(str, args)],
+        cwd=REPO,
+        env=clean_env(results),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def training_values(record: dict) -> dict:
     """A tick record without its wall-clock timings: what must be bit-identical."""
     return {k: v for k, v in record.items() if k not in TIMING_KEYS}

@@ -4,13 +4,11 @@ smoke suite through the CLI, and resume after SIGKILL."""
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import torch
-from conftest import REPO, clean_env, make_cell, run_cli, suite_text, training_values
+from conftest import make_cell, run_cli, spawn_cli, suite_text, training_values
 from mlflow import MlflowClient
 
 from harness.runner import run_dir_of, run_one
@@ -154,13 +152,7 @@ def test_sigkill_mid_cell_then_rerun_resumes_to_the_uninterrupted_result(write_s
     )
     path = write_suite(text)
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", str(path)],
-        cwd=REPO,
-        env=clean_env(killed),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = spawn_cli("run", path, results=killed)
     try:
         deadline = time.time() + 120
         samples = None

@@ -8,13 +8,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, clean_env, run_cli
+from conftest import run_cli, spawn_cli
 
 RING = '[[datasets]]\nname = "ring8"\nparams = { size = 2000, test_size = 500 }\n'
 
@@ -170,14 +169,7 @@ def test_a_killed_worker_is_retried_and_the_study_reaches_its_size(tmp_path):
         study_suite(trials=5, extra="heartbeat_seconds = 1", budget="kimg = 4\nticks = 8")
     )
     results = tmp_path / "results"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness", "study", str(suite)],
-        cwd=REPO,
-        env=clean_env(results),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = spawn_cli("study", suite, results=results)
     trials_dir = results / "studies" / "st" / "trials"
     deadline = time.time() + 240
     # Kill once trial 1 has written a checkpoint and is still running.
