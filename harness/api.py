@@ -217,8 +217,8 @@ def report(
         return _error(str(error.args[0]), err)
     except Exception as error:  # an unreachable server, an unknown run id
         return _error(f"report: {uri}: {type(error).__name__}: {error}".splitlines()[0], err)
-    if built.runs.empty:
-        return _error(f"report: no finished cell runs found ({title}) in {uri}", err)
+    if built.runs.empty and not built.figures:
+        return _error(f"report: no cell or study runs found ({title}) in {uri}", err)
     written = write(built, Path(out_dir) if out_dir else Path("reports") / name)
     for path in written:
         print(path, file=out)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 PAGE = 1000
-# Runs that are not cells: invocations, studies and trials.
-NOT_CELLS = ("suite_invocation", "study", "study_trial", "nightly")
+# Runs that are not leaderboard cells: invocations, studies, trials and the cells of trials
+# (a study is shown by its best-so-far figure, not as one variant averaged over its trials).
+NOT_CELLS = ("suite_invocation", "study", "study_trial", "study_cell", "nightly")
 TAG_COLUMNS = (
     "suite",
     "suite_version",

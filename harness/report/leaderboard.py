@@ -75,7 +75,7 @@ def build(
             notes.append(f"{missing} cell(s) of the suite have no run yet (marked incomplete)")
     table = leaderboard(runs, expected_seeds)
     report = Report(title, provenance(runs, source), table, runs, notes=notes)
-    if with_figures and not runs.empty:
+    if with_figures:
         add_figures(report, source)
     return report
 
@@ -115,8 +115,8 @@ def provenance(runs: pd.DataFrame, source: Source) -> dict[str, str]:
 
 def add_figures(report: Report, source: Source) -> None:
     client = client_for(source.tracking_uri)
-    runs, table = report.runs, report.table
-    for dataset, in_dataset in runs.groupby("dataset", sort=True):
+    runs = report.runs
+    for dataset, in_dataset in runs.groupby("dataset", sort=True) if not runs.empty else ():
         key = figures.headline_key(in_dataset)
         if key is None:
             continue
@@ -165,7 +165,6 @@ def add_figures(report: Report, source: Source) -> None:
                 figures.best_so_far(trials, "studies"),
             )
         )
-    del table
 
 
 def sample_grid(client, runs: pd.DataFrame, dataset: str):
