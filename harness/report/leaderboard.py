@@ -44,6 +44,8 @@ def cell_text(row) -> str:
         text += f" ± {fmt(row['std'], 2)}"
     if not math.isnan(row["ci_low"]):
         text += f" [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
+    if row["n"] < row["expected"]:
+        text += f" (n={int(row['n'])} of {int(row['expected'])}, not ranked)"
     if not pd.isna(row["rank"]):
         text += f" #{int(row['rank'])}"
     return text
@@ -52,7 +54,7 @@ def cell_text(row) -> str:
 def seeds_text(rows: pd.DataFrame) -> str:
     first = rows.iloc[0]
     n = int(rows["n"].max())
-    mark = "" if rows["complete"].all() else " ⚠ incomplete"
+    mark = "" if rows["cell_complete"].all() else " ⚠ incomplete"
     return f"{n}/{int(first['expected'])}{mark}"
 
 
@@ -266,7 +268,8 @@ def write_markdown(report: Report, path: Path, figure_dir: str) -> None:
         "",
         "Cells show mean ± std over seeds [95% bootstrap interval of the mean] #rank "
         "(by the metric's direction: ↑ higher is better, ↓ lower). Only completed runs are "
-        "averaged; rows short of their seeds are marked incomplete and not ranked.",
+        "averaged; rows short of their seeds are marked incomplete and not ranked, and a metric "
+        "missing for some seeds shows its n and is not ranked.",
         "",
     ]
     for dataset, checkpoint, columns, header, rows in _sections(report.table):
@@ -320,7 +323,8 @@ def write_html(report: Report, path: Path) -> None:
     parts.append(
         "<p>Cells show mean ± std over seeds [95% bootstrap interval of the mean] #rank "
         "(↑ higher is better, ↓ lower). Only completed runs are averaged; rows short of their "
-        "seeds are marked incomplete and not ranked.</p>"
+        "seeds are marked incomplete and not ranked, and a metric missing for some seeds shows "
+        "its n and is not ranked.</p>"
     )
     for dataset, checkpoint, columns, header, rows in _sections(report.table):
         title = (

@@ -57,7 +57,11 @@ def metric_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def leaderboard(frame: pd.DataFrame, expected_seeds: dict[str, int] | None = None) -> pd.DataFrame:
-    """Long-format table: one row per (dataset, variant, checkpoint, metric column)."""
+    """Long-format table: one row per (dataset, variant, checkpoint, metric column).
+
+    ``cell_complete``: every expected seed ran and completed. ``complete``: that, and the
+    metric has a value for every seed (a metric may be undefined for a seed, e.g. reverse KL
+    with no high-quality sample); only complete entries are ranked."""
     columns = [
         "dataset",
         "variant",
@@ -73,6 +77,7 @@ def leaderboard(frame: pd.DataFrame, expected_seeds: dict[str, int] | None = Non
         "ci_low",
         "ci_high",
         "complete",
+        "cell_complete",
         "statuses",
         "rank",
     ]
@@ -125,6 +130,7 @@ def leaderboard(frame: pd.DataFrame, expected_seeds: dict[str, int] | None = Non
                             "ci_low": low,
                             "ci_high": high,
                             "complete": bool(complete and len(values) == expected),
+                            "cell_complete": bool(complete),
                             "statuses": status_text,
                         }
                     )
