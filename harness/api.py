@@ -33,6 +33,20 @@ def _load(suite_path: str, only: str | None):
     return suite, filters, select(expand(suite), filters)
 
 
+def _preflight(suite_path: str, suite, cells, results: Path, err: TextIO) -> int | None:
+    """Check before any training that every cell's feature extractor can be had; the exit code
+    of the one-line error when not."""
+    from harness.evaluate import preflight
+    from harness.evaluate.inception import MissingInceptionWeights
+    from harness.runner import cache_root
+
+    try:
+        preflight(suite, cells, cache_root(results))
+    except (MissingInceptionWeights, ValueError) as error:
+        return _error(f"{suite_path}: {error}", err)
+    return None
+
+
 def run(
     suite_path: str,
     only: str | None = None,
@@ -59,15 +73,11 @@ def run(
             print(f"  {cell.spec_hash}  {cell.cell_name:<40} {state}", file=out)
         return EXIT_OK
 
-    from harness.evaluate import preflight
-    from harness.evaluate.inception import MissingInceptionWeights
     from harness.progress import summary_table
-    from harness.runner import cache_root, run_suite
+    from harness.runner import run_suite
 
-    try:
-        preflight(suite, cells, cache_root(results))
-    except (MissingInceptionWeights, ValueError) as error:
-        return _error(f"{suite_path}: {error}", err)
+    if (code := _preflight(suite_path, suite, cells, results, err)) is not None:
+        return code
     try:
         outcome = run_suite(suite, results, device=device, only=filters, stream=err)
     except RuntimeError as error:  # e.g. --device cuda without CUDA
@@ -140,7 +150,6 @@ def study(
     results = results_root(results_dir)
     results.mkdir(parents=True, exist_ok=True)
     from harness import study as studies
-    from harness.evaluate.inception import MissingInceptionWeights
 
     storage = storage or studies.default_storage(results)
     try:
@@ -156,15 +165,12 @@ def study(
             )
             worker.work(job["deadline"])
             return EXIT_OK
-        from harness.evaluate import preflight
-        from harness.runner import cache_root
-
-        preflight(suite, studies.expand(studies.trial_suite(suite, {})), cache_root(results))
+        cells = studies.expand(studies.trial_suite(suite, {}))
+        if (code := _preflight(suite_path, suite, cells, results, err)) is not None:
+            return code
         outcomes = studies.run_study(suite, suite_path, results, storage, workers, device, err)
     except studies.StudyError as error:
         return _error(str(error), err)
-    except (MissingInceptionWeights, ValueError) as error:  # preflight
-        return _error(f"{suite_path}: {error}", err)
     # Exit 1 when a phase fell short of its size (time cap, dead workers) or found nothing.
     short = [o for o in outcomes if not o.complete or o.counts.get("complete", 0) == 0]
     return EXIT_CELLS_FAILED if short else EXIT_OK
@@ -253,15 +259,10 @@ def nightly(
                 err,
             )
     results = results_root(results_dir)
-    from harness.evaluate import preflight
-    from harness.evaluate.inception import MissingInceptionWeights
     from harness.report.nightly import run_nightly
-    from harness.runner import cache_root
 
-    try:
-        preflight(suite, cells, cache_root(results))
-    except (MissingInceptionWeights, ValueError) as error:
-        return _error(f"{suite_path}: {error}", err)
+    if (code := _preflight(suite_path, suite, cells, results, err)) is not None:
+        return code
     try:
         code, comparisons, written, verdict, base, run = run_nightly(
             suite, results, device, baseline, update_baseline, Path(reports_dir), err
