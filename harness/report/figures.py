@@ -28,6 +28,14 @@ def _axes(ncols: int = 1):
     return plt.subplots(1, ncols, figsize=(5.2 * ncols, 3.4), squeeze=False)
 
 
+def _images_axis(ax) -> None:
+    """Images seen as 20k, 100k, ... with few ticks, so the labels never overlap."""
+    from matplotlib.ticker import EngFormatter, MaxNLocator
+
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+
+
 def headline_key(runs: pd.DataFrame) -> str | None:
     """The metric a dataset's figures show: energy distance or FID where logged, else the
     first registered metric."""
@@ -52,6 +60,7 @@ def curves(histories: dict[str, pd.DataFrame], key: str, title: str) -> bytes:
         ax.plot(steps, by_step.mean().to_numpy(), label=variant, linewidth=1.4)
         ax.fill_between(steps, by_step.min().to_numpy(), by_step.max().to_numpy(), alpha=0.2)
     ax.set_xlabel("images seen")
+    _images_axis(ax)
     ax.set_ylabel(key)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)
@@ -97,6 +106,8 @@ def quality_vs_compute(table: pd.DataFrame, key: str, title: str) -> bytes:
         if len(ordered) > 1:
             ax.plot([p[0] for p in ordered], [p[1] for p in ordered], "--", linewidth=1)
         ax.set_xlabel(label)
+        if cost == "images_seen":
+            _images_axis(ax)
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
     axes[0][0].set_title(f"{title}: Pareto front (stars, dashed)", fontsize=10)
