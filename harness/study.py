@@ -80,7 +80,6 @@ def _quiet_optuna() -> None:
 
 def open_storage(url: str, heartbeat_seconds: int):
     """An Optuna storage for ``url``; RDB storages get the heartbeat and the retry callback."""
-    import optuna
 
     _quiet_optuna()
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -98,26 +97,22 @@ def open_storage(url: str, heartbeat_seconds: int):
     engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        try:
-            return RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_seconds,
-                grace_period=STALE_AFTER_HEARTBEATS * heartbeat_seconds,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRIES
-                ),
-            )
-        except ImportError as error:
-            raise StudyError(
-                f"--storage {url}: the database driver is not installed ({error}); for "
-                'PostgreSQL: pip install -e ".[postgres]"'
-            ) from None
-        except Exception as error:  # bad URL, unreachable server, ...
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise StudyError(f"--storage {url}: {type(error).__name__}: {first}") from None
+    try:
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_seconds,
+            grace_period=STALE_AFTER_HEARTBEATS * heartbeat_seconds,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+        )
+    except ImportError as error:
+        raise StudyError(
+            f"--storage {url}: the database driver is not installed ({error}); for "
+            'PostgreSQL: pip install -e ".[postgres]"'
+        ) from None
+    except Exception as error:  # bad URL, unreachable server, ...
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise StudyError(f"--storage {url}: {type(error).__name__}: {first}") from None
 
 
 def optuna_study(suite: SuiteSpec, storage_url: str, name: str | None = None):
@@ -171,20 +166,19 @@ def objective_key(suite: SuiteSpec) -> str:
 
 
 def make_sampler(suite: SuiteSpec, worker_index: int = 0):
-    """The suite's sampler; worker i of a parallel study draws from seed + i."""
+    """The suite's sampler; worker i of a parallel study draws from seed + i. (Called after
+    ``open_storage``, which has silenced Optuna's experimental warnings.)"""
     import optuna
 
     spec = suite.study.sampler
     seed = spec.seed + worker_index
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if spec.name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed)
-        if spec.name == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        if spec.name == "cmaes":
-            return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-        return optuna.samplers.GPSampler(seed=seed)
+    if spec.name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if spec.name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if spec.name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.GPSampler(seed=seed)
 
 
 def make_pruner(suite: SuiteSpec):
@@ -485,7 +479,6 @@ class Worker:
         """Run trials until the study has its size (or the deadline passes); the number run."""
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
         storage = open_storage(self.storage_url, self.suite.study.heartbeat_seconds)
         study = optuna.load_study(
             study_name=self.phase.name,
@@ -498,9 +491,7 @@ class Worker:
         ran = 0
         while deadline is None or time.time() < deadline:
             lock.acquire()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
+            optuna.storages.fail_stale_trials(study)
             counts = tally(study.get_trials(deepcopy=False))
             if (
                 self.phase.trials is not None

@@ -142,7 +142,3 @@ def latest_per_cell(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     ordered = frame.sort_values(["start_time", "run_id"])
     return ordered.drop_duplicates("spec_hash", keep="last").reset_index(drop=True)
-
-
-def metric_history(client, run_id: str, key: str) -> list[tuple[int, float]]:
-    return [(m.step, m.value) for m in client.get_metric_history(run_id, key)]

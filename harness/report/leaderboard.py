@@ -106,9 +106,11 @@ def provenance(runs: pd.DataFrame, source: Source) -> dict[str, str]:
             if not runs.empty and runs["end_time"].notna().any()
             else "–"
         ),
-        "source": source.parent_run_id
-        and f"parent run {source.parent_run_id}"
-        or f"experiment {source.experiment}",
+        "source": (
+            f"parent run {source.parent_run_id}"
+            if source.parent_run_id
+            else f"experiment {source.experiment}"
+        ),
         "tracking store": source.tracking_uri,
         "report built": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node() or 'this machine'}",
     }
