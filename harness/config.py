@@ -12,10 +12,11 @@ import tomllib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -25,7 +26,9 @@ from pydantic import (
 
 from harness.registry import Registry, did_you_mean
 
-# Bump when the meaning of a resolved spec changes, so old results are not reused.
+# Bump when the meaning of a resolved spec changes for every cell, so old results are not
+# reused. A change to one net, loss, penalty or dataset bumps that entry's own ``version``
+# instead (see ``code_versions``), which changes the hash of exactly the cells that use it.
 SPEC_PROTOCOL = 1
 
 
@@ -34,7 +37,19 @@ class SuiteError(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors and nothing is coerced: a string for a number, a float for an
+    int or an int for a bool is rejected (TOML has the types; a wrong one is a mistake)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _list_to_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+# TOML arrays arrive as lists; strict mode would reject them for tuple fields.
+Pair = Annotated[tuple[float, float], BeforeValidator(_list_to_tuple)]
+Names = Annotated[tuple[str, ...], BeforeValidator(_list_to_tuple)]
 
 
 def _check_name(registry: Registry, name: str | None) -> str | None:
@@ -50,7 +65,7 @@ def _check_name(registry: Registry, name: str | None) -> str | None:
 class OptimizerSpec(Strict):
     name: Literal["adam", "rmsprop", "sgd"] = "adam"
     lr: float = Field(2e-4, gt=0)
-    betas: tuple[float, float] = (0.5, 0.999)
+    betas: Pair = (0.5, 0.999)
     momentum: float = Field(0.0, ge=0)
     weight_decay: float = Field(0.0, ge=0)
 
@@ -58,13 +73,19 @@ class OptimizerSpec(Strict):
 class OptimizerOverride(Strict):
     name: Literal["adam", "rmsprop", "sgd"] | None = None
     lr: float | None = Field(None, gt=0)
-    betas: tuple[float, float] | None = None
+    betas: Pair | None = None
     momentum: float | None = Field(None, ge=0)
     weight_decay: float | None = Field(None, ge=0)
 
 
 class VariantSpec(Strict):
-    """A fully resolved variant: one value on every axis."""
+    """A fully resolved variant: one value on every axis.
+
+    Axes added after spec protocol 1 go in ``ADDED_AXES``: they enter a cell's hash only when
+    set away from their default, so adding an axis leaves every existing cell's hash as it was.
+    """
+
+    ADDED_AXES: typing.ClassVar[frozenset[str]] = frozenset()
 
     preset: str
     architecture: str = "mlp"
@@ -139,6 +160,11 @@ class VariantEntry(Strict):
                 value = {**values.get(key, {}), **value}
             values[key] = value
         spec = VariantSpec(**values)
+        if spec.architecture == "mlp" and spec.depth < 2 and spec.normalization in ("batch", "layer"):
+            raise ValueError(
+                f"normalization '{spec.normalization}' acts on the MLP discriminator's hidden "
+                "layers after its input layer; allowed: depth >= 2, or normalization none/spectral"
+            )
         if kind not in ARCHITECTURES.meta(spec.architecture)["kinds"]:
             raise ValueError(
                 f"architecture '{spec.architecture}' does not fit {kind} datasets; allowed: "
@@ -216,10 +242,16 @@ class BudgetSpec(Strict):
 
 
 class EvaluationSpec(Strict):
-    metrics: tuple[str, ...] | None = Field(
+    metrics: Names | None = Field(
         None, description="metric names; default: every registered metric that fits the dataset"
     )
     num_samples: int = Field(2500, ge=1)
+    mode_samples: int | None = Field(
+        None,
+        ge=1,
+        description="samples for the class-count metrics (modes_covered, reverse_kl, "
+        "label_agreement) on images; default num_samples. Stacked MNIST papers use 26,000",
+    )
     every_ticks: int = Field(1, ge=1, description="evaluate every N ticks and at the end")
     seed: int = Field(2014, description="seed of the suite-wide latent bank")
     extractor: Literal["classifier", "inception"] = Field(
@@ -611,6 +643,10 @@ def load_suite(path: str | Path) -> SuiteSpec:
 # ---------------------------------------------------------------------------------------
 # Expansion into cells.
 
+# Evaluation keys that change only what is scored, never the training: like the metric list,
+# they are left out of a cell's identity (``ganbench eval`` fills their scores in later).
+EVAL_ONLY = ("mode_samples",)
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -631,18 +667,22 @@ class RunSpec:
 
     def identity(self) -> dict[str, Any]:
         """Everything that determines the cell's results; what the hash covers."""
-        return {
+        identity = {
             "protocol": SPEC_PROTOCOL,
             "dataset": {"name": self.dataset, "params": self.dataset_params},
-            "variant": self.variant.model_dump(mode="json"),
+            "variant": without_new_defaults(self.variant, VariantSpec.ADDED_AXES),
             "seed": self.seed,
             "budget": self.budget.model_dump(mode="json", exclude={"max_minutes"}),
             # Which metrics and extractor score a cell does not change its training: adding a
             # metric must not retrain anything (``ganbench eval`` adds it to finished runs).
             "evaluation": self.evaluation.model_dump(
-                mode="json", exclude={"metrics", "extractor", "inception_weights"}
+                mode="json", exclude={"metrics", "extractor", "inception_weights", *EVAL_ONLY}
             ),
         }
+        versions = code_versions(self.dataset, self.variant)
+        if versions:  # only entries changed since their first version, so adding one is free
+            identity["code"] = versions
+        return identity
 
     @property
     def spec_hash(self) -> str:
@@ -666,6 +706,35 @@ class RunSpec:
             "evaluation": self.evaluation.model_dump(mode="json", exclude={"inception_weights"}),
             "spec_hash": self.spec_hash,
         }
+
+
+def without_new_defaults(model: BaseModel, added: frozenset[str]) -> dict[str, Any]:
+    """``model`` as JSON data, leaving out the ``added`` fields that still hold their default."""
+    data = model.model_dump(mode="json")
+    for name in added:
+        if getattr(model, name) == type(model).model_fields[name].get_default():
+            data.pop(name, None)
+    return data
+
+
+def code_versions(dataset: str, variant: VariantSpec) -> dict[str, int]:
+    """The versions (above 1) of the registered code a cell runs: its dataset loader, its nets,
+    its loss, its penalty and its normalisation. Each entry's version is bumped whenever its
+    behaviour changes (a test pins each entry's source to its version)."""
+    from harness.data import DATASETS
+    from harness.variants import ARCHITECTURES, LOSSES, NORMALIZATIONS, PENALTIES
+
+    used = (
+        ("dataset", DATASETS, dataset),
+        ("architecture", ARCHITECTURES, variant.architecture),
+        ("loss", LOSSES, variant.loss),
+        ("penalty", PENALTIES, variant.penalty),
+        ("normalization", NORMALIZATIONS, variant.normalization),
+    )
+    versions = {
+        f"{axis}:{name}": registry.meta(name).get("version", 1) for axis, registry, name in used
+    }
+    return {key: version for key, version in versions.items() if version > 1}
 
 
 def expand(suite: SuiteSpec) -> list[RunSpec]:

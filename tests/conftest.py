@@ -25,6 +25,38 @@ def pytest_configure(config):
 TIMING_KEYS = {"wall_seconds", "sec_per_kimg", "eval_seconds"}
 
 
+def _repository_status() -> set[str]:
+    """Paths ``git status`` reports in the checkout, untracked and ignored ones included."""
+    out = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:  # not a git checkout (an sdist): nothing to compare
+        return set()
+    noise = ("__pycache__", ".pytest_cache", ".ruff_cache", ".egg-info")
+    return {line for line in out.stdout.splitlines() if not any(n in line for n in noise)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_stays_clean():
+    """Fail the run when a test leaves files in the checkout (a store, a report, a checkpoint)."""
+    before = _repository_status()
+    yield
+    added = sorted(_repository_status() - before)
+    assert not added, "the test run wrote into the repository: " + "; ".join(added[:10])
+
+
+@pytest.fixture(autouse=True)
+def isolated_tracking(tmp_path, monkeypatch):
+    """Every test runs in its own folder with no tracking URI or results root inherited from
+    the shell, so nothing a test does can land in the repository or a user's store."""
+    for name in ("MLFLOW_TRACKING_URI", "GANBENCH_RESULTS", "OPTUNA_STORAGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
 def suite_text(
     name: str = "t",
     datasets: str = '[[datasets]]\nname = "ring8"\nparams = { size = 2000, test_size = 500 }\n',

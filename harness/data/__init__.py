@@ -27,6 +27,8 @@ class DatasetInfo:
     num_classes: int
     mode_centres: tuple[tuple[float, float], ...] = ()
     mode_std: float = 0.0
+    # The label as independent factors, most significant first (stacked digits: 10, 10, 10).
+    label_factors: tuple[int, ...] = ()
 
 
 @dataclass
@@ -40,7 +42,9 @@ class LoadedData:
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A dataset's parameters: unknown keys rejected, values not coerced (as suite keys)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RingParams(Params):

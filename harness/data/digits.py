@@ -44,5 +44,7 @@ def stacked_digits(params: StackedDigitsParams) -> LoadedData:
 
     train_x, train_y = stack(train, params.size)
     test_x, test_y = stack(test, params.test_size)
-    info = DatasetInfo("stacked_digits", "images", tuple(train_x.shape[1:]), 1000)
+    info = DatasetInfo(
+        "stacked_digits", "images", tuple(train_x.shape[1:]), 1000, label_factors=(10, 10, 10)
+    )
     return LoadedData(train_x, train_y, test_x, test_y, info)

@@ -3,6 +3,11 @@
 Every builder has the signature ``build(variant, info) -> (generator, discriminator)`` where
 ``variant`` is a resolved ``VariantSpec`` and ``info`` the dataset's ``DatasetInfo``.
 Both networks take ``(input, labels)``; ``labels`` is ``None`` for unconditional variants.
+
+Every entry here (and every loss, penalty and dataset) carries a ``version`` that enters the
+hash of the cells that use it once it is above 1: bump it whenever the entry's behaviour
+changes, so ``ganbench run`` never reuses a result that other code produced
+(``tests/test_identity.py`` pins each entry's source to its version).
 """
 
 from harness.registry import Registry
@@ -13,12 +18,14 @@ ARCHITECTURES.register(
     "harness.variants.nets.mlp:build",
     doc="Fully connected G/D (Goodfellow et al. 2014); for 2-D points or flattened images.",
     kinds=("points", "images"),
+    version=2,  # 2: no normalisation on D's input layer; factorised labels
 )
 ARCHITECTURES.register(
     "dcgan",
     "harness.variants.nets.dcgan:build",
     doc="DCGAN-style conv G/D sized to the resolution: 8, 16, 28, 32 or 64 px (Radford et al. 2016).",
     kinds=("images",),
+    version=2,  # 2: a normalised hidden layer at 8x8; factorised, Xavier-initialised projection
 )
 
 NORMALIZATIONS = Registry("normalization")

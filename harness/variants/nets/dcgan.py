@@ -2,8 +2,11 @@
 
 Radford, Metz & Chintala 2016, "Unsupervised Representation Learning with Deep Convolutional
 Generative Adversarial Networks" (arXiv:1511.06434): strided (transposed) convolutions, batch
-norm in G, LeakyReLU in D, tanh output. Class conditioning: the label embedding is concatenated
-to z in G and used as a projection term in D (Miyato & Koyama 2018).
+norm in G, LeakyReLU in D, tanh output. D's input layer is never normalised; every later
+hidden layer is. At 8×8, where one strided convolution already reaches 4×4, D gains a 3×3
+stride-1 layer so that it has a hidden layer to normalise (version 2; before, the
+normalisation axis did nothing there). Class conditioning: the label embedding (one per label
+factor) is concatenated to z in G and used as a projection term in D (Miyato & Koyama 2018).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from harness.variants.nets.common import LabelEmbedding, d_layer, d_norm, embedding_dim
+from harness.variants.nets.common import LabelEmbedding, Projection, d_layer, d_norm, label_factors
 
 RESOLUTIONS = (8, 16, 28, 32, 64)
 
@@ -27,10 +30,10 @@ def _layout(resolution: int) -> tuple[int, int]:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, latent_dim, channels, resolution, width, num_classes, conditional):
+    def __init__(self, latent_dim, channels, resolution, width, factors, conditional):
         super().__init__()
         self.start, ups = _layout(resolution)
-        self.label = LabelEmbedding(num_classes, embedding_dim(num_classes), conditional)
+        self.label = LabelEmbedding(factors, conditional)
         features = width * 2 ** (ups - 1)
         self.project = nn.Sequential(
             nn.Linear(latent_dim + self.label.dim, features * self.start**2, bias=False),
@@ -54,14 +57,16 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, channels, resolution, width, num_classes, conditional, normalization):
+    def __init__(self, channels, resolution, width, factors, conditional, normalization):
         super().__init__()
         start, downs = _layout(resolution)
+        # The input layer: a strided convolution, no normalisation.
         layers, features = [d_layer(nn.Conv2d(channels, width, 4, 2, 1), normalization)], width
         layers.append(nn.LeakyReLU(0.2))
-        for _ in range(downs - 1):
+        hidden = [(4, 2, 1)] * (downs - 1) or [(3, 1, 1)]  # at 8×8: one stride-1 layer
+        for kernel, stride, padding in hidden:
             layers += [
-                d_layer(nn.Conv2d(features, features * 2, 4, 2, 1), normalization),
+                d_layer(nn.Conv2d(features, features * 2, kernel, stride, padding), normalization),
                 d_norm(normalization, features * 2, conv=True),
                 nn.LeakyReLU(0.2),
             ]
@@ -70,15 +75,13 @@ class DCGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         flat = features * start**2
         self.out = d_layer(nn.Linear(flat, 1), normalization)
-        self.project = (
-            d_layer(nn.Embedding(num_classes, flat), normalization) if conditional else None
-        )
+        self.project = Projection(factors, flat, normalization) if conditional else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x)
         out = self.out(h).squeeze(1)
         if self.project is not None:
-            out = out + (self.project(labels) * h).sum(dim=1)
+            out = out + self.project(h, labels)
         return out
 
 
@@ -90,14 +93,14 @@ def build(variant, info):
         channels,
         resolution,
         variant.width,
-        info.num_classes,
+        label_factors(info),
         variant.conditional,
     )
     discriminator = DCGANDiscriminator(
         channels,
         resolution,
         variant.width,
-        info.num_classes,
+        label_factors(info),
         variant.conditional,
         variant.normalization,
     )

@@ -1,4 +1,10 @@
-"""Fully connected generator and discriminator (Goodfellow et al. 2014, arXiv:1406.2661)."""
+"""Fully connected generator and discriminator (Goodfellow et al. 2014, arXiv:1406.2661).
+
+D's first layer is never normalised: real and fake batches go through D separately, so a
+normalisation there would cancel any per-feature shift or scale of the fake batch and leave D
+blind to where the fake points are (version 2 fixed this). The normalisation axis acts on the
+hidden layers after it, so it needs ``depth`` >= 2.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,14 @@ import math
 import torch
 from torch import nn
 
-from harness.variants.nets.common import LabelEmbedding, d_layer, d_norm, embedding_dim
+from harness.variants.nets.common import LabelEmbedding, d_layer, d_norm, label_factors
 
 
 class MLPGenerator(nn.Module):
-    def __init__(self, latent_dim, out_shape, width, depth, num_classes, conditional, images):
+    def __init__(self, latent_dim, out_shape, width, depth, factors, conditional, images):
         super().__init__()
         self.out_shape = tuple(out_shape)
-        self.label = LabelEmbedding(num_classes, embedding_dim(num_classes), conditional)
+        self.label = LabelEmbedding(factors, conditional)
         layers, features = [], latent_dim + self.label.dim
         for _ in range(depth):
             layers += [nn.Linear(features, width), nn.ReLU()]
@@ -29,14 +35,16 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, in_shape, width, depth, num_classes, conditional, normalization):
+    def __init__(self, in_shape, width, depth, factors, conditional, normalization):
         super().__init__()
-        self.label = LabelEmbedding(num_classes, embedding_dim(num_classes), conditional)
+        self.label = LabelEmbedding(
+            factors, conditional, wrap=lambda layer: d_layer(layer, normalization)
+        )
         layers, features = [], math.prod(in_shape) + self.label.dim
-        for _ in range(depth):
+        for index in range(depth):
             layers += [
                 d_layer(nn.Linear(features, width), normalization),
-                d_norm(normalization, width, conv=False),
+                nn.Identity() if index == 0 else d_norm(normalization, width, conv=False),
                 nn.LeakyReLU(0.2),
             ]
             features = width
@@ -55,7 +63,7 @@ def build(variant, info):
         info.shape,
         variant.width,
         variant.depth,
-        info.num_classes,
+        label_factors(info),
         variant.conditional,
         images,
     )
@@ -63,7 +71,7 @@ def build(variant, info):
         info.shape,
         variant.width,
         variant.depth,
-        info.num_classes,
+        label_factors(info),
         variant.conditional,
         variant.normalization,
     )
