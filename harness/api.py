@@ -82,7 +82,7 @@ def run(
         outcome = run_suite(suite, results, device=device, only=filters, stream=err)
     except RuntimeError as error:  # e.g. --device cuda without CUDA
         return _error(str(error), err)
-    print(summary_table(outcome.results), file=out)
+    print(summary_table(outcome.results, outcome.real), file=out)
     return EXIT_OK if outcome.ok else EXIT_CELLS_FAILED
 
 

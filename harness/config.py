@@ -160,7 +160,11 @@ class VariantEntry(Strict):
                 value = {**values.get(key, {}), **value}
             values[key] = value
         spec = VariantSpec(**values)
-        if spec.architecture == "mlp" and spec.depth < 2 and spec.normalization in ("batch", "layer"):
+        if (
+            spec.architecture == "mlp"
+            and spec.depth < 2
+            and spec.normalization in ("batch", "layer")
+        ):
             raise ValueError(
                 f"normalization '{spec.normalization}' acts on the MLP discriminator's hidden "
                 "layers after its input layer; allowed: depth >= 2, or normalization none/spectral"
@@ -251,6 +255,12 @@ class EvaluationSpec(Strict):
         ge=1,
         description="samples for the class-count metrics (modes_covered, reverse_kl, "
         "label_agreement) on images; default num_samples. Stacked MNIST papers use 26,000",
+    )
+    is_splits: int = Field(
+        10,
+        ge=1,
+        description="Inception Score splits (10 as Salimans et al.); other counts are in the "
+        "name (is_2500_1split_cls): with few samples per split IS is biased low",
     )
     every_ticks: int = Field(1, ge=1, description="evaluate every N ticks and at the end")
     seed: int = Field(2014, description="seed of the suite-wide latent bank")
@@ -645,7 +655,7 @@ def load_suite(path: str | Path) -> SuiteSpec:
 
 # Evaluation keys that change only what is scored, never the training: like the metric list,
 # they are left out of a cell's identity (``ganbench eval`` fills their scores in later).
-EVAL_ONLY = ("mode_samples",)
+EVAL_ONLY = ("mode_samples", "is_splits")
 
 
 @dataclass(frozen=True)

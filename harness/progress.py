@@ -110,22 +110,43 @@ def make_progress(total_cells: int, stream: TextIO | None = None) -> PlainProgre
     return BarProgress(total_cells, stream) if isatty else PlainProgress(total_cells, stream)
 
 
-def summary_table(results) -> str:
-    """A fixed-width table of every cell: status, wall time, images seen, losses, metrics."""
-    from harness.evaluate import metric_key
+def summary_table(results, real: dict[str, dict] | None = None) -> str:
+    """A fixed-width table of every cell: status, wall time, images seen, losses, metrics;
+    with ``real`` (dataset label → scores), a real-data row per dataset, at the same protocol,
+    above that dataset's cells."""
+    from harness.evaluate import METRICS, same_protocol_but_count, split_key
+
+    registered = METRICS.names()
+
+    def is_metric(key: str) -> bool:
+        return any(key == name or key.startswith(name + "_") for name in registered)
 
     metrics: list[str] = []
-    for result in results:
-        cell = result.cell
-        for name in cell.evaluation.metrics:
-            key = metric_key(
-                name, cell.dataset_kind, cell.evaluation.num_samples, cell.evaluation.extractor
-            )
-            if key not in metrics:
+    for record in [r.record for r in results]:
+        metrics += [k for k in record if is_metric(k) and k not in metrics]
+    # Real-data scores go under the matching column; a smaller held-out count is shown.
+    real_rows: dict[str, dict[str, str]] = {}
+    for label, scores in (real or {}).items():
+        row = real_rows.setdefault(label, {})
+        for key, value in scores.items():
+            column = same_protocol_but_count(key, metrics)
+            if column is None:
                 metrics.append(key)
+                column = key
+            count = "" if column == key else f" (n={split_key(key)[1]})"
+            row[column] = _fmt(value) + count
     header = ["variant", "dataset", "seed", "status", "wall_s", "kimg", *HEADLINE_STATS, *metrics]
-    rows = []
+    rows, shown = [], set()
     for r in results:
+        label = r.cell.dataset_label
+        if real and label in real and label not in shown:
+            shown.add(label)
+            texts = real_rows[label]
+            rows.append(
+                ["real data (held-out)", label, "-", "-", "-", "-"]
+                + ["-" for _ in HEADLINE_STATS]
+                + [texts.get(k, "-") for k in metrics]
+            )
         record = r.record
         status = (
             r.status + (" (skipped)" if r.skipped else "") + (" (resumed)" if r.resumed else "")

@@ -48,14 +48,15 @@ def rescore_cell(cell: RunSpec, results: Path, device, tracker, data_cache: dict
 
     result = Rescored(cell, run_id)
     step = trainer.images_seen
-    final = evaluator.evaluate(generator, variant.latent_dim, variant.conditional)
+    final = evaluator.evaluate(generator, variant.latent_dim, variant.conditional, final=True)
     final = {k: v for k, v in final.items() if k not in ("eval_seconds", "eval_reference_cached")}
     targets = [(final, step)]
     if (run_dir / "best.pt").exists():
         best_state = load_checkpoint(run_dir / "best.pt")
         generator.load_state_dict(best_state["generator"])
         best = evaluator.score(
-            *evaluator.generate(generator, variant.latent_dim, variant.conditional)
+            *evaluator.generate(generator, variant.latent_dim, variant.conditional),
+            variant.conditional,
         )
         best = {f"best/{k}": v for k, v in best.items() if k != "eval_reference_cached"}
         targets.append((best, step))  # best/ scores are logged at the final step, as in training

@@ -283,11 +283,77 @@ def _log_pending(tracker, run_id: str, record: dict) -> None:
         tracker.log_metrics(run_id, record, step=record["images_seen"])
 
 
+def real_data_scores(cell: RunSpec, results: Path, device, data_cache: dict | None) -> tuple:
+    """The real-data row of a cell's dataset: its evaluation metrics, same protocol, on the
+    held-out split against the same reference; computed once and cached as JSON under a hash
+    of the dataset, the evaluation protocol and the extractor. Returns (hash, scores, tags)."""
+    import hashlib
+
+    from harness.config import code_versions
+    from harness.evaluate.evaluator import Evaluator
+
+    data = cell_data(cell, data_cache)
+    evaluator = Evaluator(cell.evaluation, data, device, cache_root(results), cell.dataset_params)
+    tags = evaluator.describe()
+    identity = {
+        "dataset": cell.dataset,
+        "params": cell.dataset_params,
+        "code": code_versions(cell.dataset, cell.variant).get(f"dataset:{cell.dataset}", 1),
+        "evaluation": cell.evaluation.model_dump(mode="json", exclude={"seed", "every_ticks"}),
+        "extractor": {k: v for k, v in tags.items() if k != "eval.seed"},
+    }
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_root(results) / "real" / f"{key}.json"
+    try:
+        scores = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        scores = evaluator.score_real()
+        write_json(path, scores)
+    return key, scores, tags
+
+
+def log_real_data(cells, results: Path, device, tracker, parent, data_cache) -> dict[str, dict]:
+    """One real-data run per dataset of the suite in its experiment (kind ``real_data``),
+    created only when the experiment has none for this protocol; dataset label → scores."""
+    rows: dict[str, dict] = {}
+    for cell in cells:
+        if cell.dataset_label in rows or not cell.evaluation.metrics:
+            continue
+        key, scores, tags = real_data_scores(cell, results, device, data_cache)
+        rows[cell.dataset_label] = scores
+        if tracker.find_run({"kind": "real_data", "real_hash": key}):
+            continue
+        run_tags = {
+            "kind": "real_data",
+            "real_hash": key,
+            "suite": cell.suite,
+            "suite_version": cell.suite_version,
+            "dataset": cell.dataset_label,
+            "variant": "real data (held-out)",
+            **tags,
+            **environment_tags(device),
+        }
+        run_id = tracker.start_run(f"real data/{cell.dataset_label}", run_tags, parent)
+        tracker.log_params(run_id, {"dataset": cell.dataset, **_params_of(cell)})
+        tracker.log_metrics(run_id, scores, step=0)
+        tracker.end(run_id, "completed")
+    return rows
+
+
+def _params_of(cell: RunSpec) -> dict[str, str]:
+    from harness.track.mlflow_tracker import flatten
+
+    return flatten(
+        {"dataset_params": cell.dataset_params, "evaluation": cell.to_dict()["evaluation"]}
+    )
+
+
 @dataclass
 class SuiteResult:
     suite: SuiteSpec
     results: list[CellResult]
     parent_run_id: str | None = None
+    real: dict[str, dict] = field(default_factory=dict)  # dataset label → real-data scores
 
     @property
     def ok(self) -> bool:
@@ -319,19 +385,26 @@ def run_suite(
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
     tracker = MlflowTracker(results, experiment or suite.experiment)
-    parent = tracker.start_run(
-        f"{suite.name} (invocation)",
-        {
-            "suite": suite.name,
-            "suite_version": suite.version,
-            "cells": len(cells),
-            "kind": "suite_invocation",
-            **environment_tags(torch_device),
-            **(parent_tags or {}),
-        },
+    # An invocation that trains nothing (every cell already finished) adds no run.
+    pending = fresh_dir is not None or any(
+        read_state(run_dir_of(cell, results)).get("status") not in FINAL_STATUSES for cell in cells
     )
+    parent = None
+    if pending:
+        parent = tracker.start_run(
+            f"{suite.name} (invocation)",
+            {
+                "suite": suite.name,
+                "suite_version": suite.version,
+                "cells": len(cells),
+                "kind": "suite_invocation",
+                **environment_tags(torch_device),
+                **(parent_tags or {}),
+            },
+        )
     progress = make_progress(len(cells), stream)
     outcomes, data_cache = [], {}
+    real = log_real_data(cells, results, torch_device, tracker, parent, data_cache)
     try:
         for cell in cells:
             result = run_one(
@@ -348,10 +421,12 @@ def run_suite(
             outcomes.append(result)
     finally:
         progress.close()
-        counts: dict[str, Any] = {}
-        for r in outcomes:
-            counts[f"cells.{r.status}"] = counts.get(f"cells.{r.status}", 0) + 1
-        tracker.set_tags(parent, {**counts, "cells.skipped": sum(r.skipped for r in outcomes)})
-        ok = len(outcomes) == len(cells) and all(r.status == "completed" for r in outcomes)
-        tracker.end(parent, "completed" if ok else "failed")
-    return SuiteResult(suite, outcomes, parent)
+        if parent is not None:
+            counts: dict[str, Any] = {}
+            for r in outcomes:
+                counts[f"cells.{r.status}"] = counts.get(f"cells.{r.status}", 0) + 1
+            skipped = sum(r.skipped for r in outcomes)
+            tracker.set_tags(parent, {**counts, "cells.skipped": skipped})
+            ok = len(outcomes) == len(cells) and all(r.status == "completed" for r in outcomes)
+            tracker.end(parent, "completed" if ok else "failed")
+    return SuiteResult(suite, outcomes, parent, real)

@@ -154,14 +154,22 @@ def direction(suite: SuiteSpec) -> str:
 
 
 def objective_key(suite: SuiteSpec) -> str:
-    from harness.evaluate import metric_key
+    from harness.evaluate import REFERENCE_METRICS, metric_key
 
     _, dataset = suite.study_target()
+    evaluation, reference = suite.evaluation, None
+    if dataset.kind == "images" and suite.study.objective in REFERENCE_METRICS:
+        from harness.data import load_dataset
+
+        train_size = len(load_dataset(dataset.name, dataset.resolved_params()).train_x)
+        reference = min(evaluation.num_samples, train_size)
     return metric_key(
         suite.study.objective,
         dataset.kind,
-        suite.evaluation.num_samples,
-        suite.evaluation.extractor,
+        evaluation.num_samples,
+        evaluation.extractor,
+        reference,
+        evaluation.is_splits,
     )
 
 

@@ -29,18 +29,64 @@ def metric_applies(name: str, dataset: str, kind: str, extractor: str = "classif
     return True
 
 
-def metric_key(name: str, kind: str, num_samples: int, extractor: str = "classifier") -> str:
-    """The logged name: image metrics carry the sample count and, unless computed on
-    Inception features, the ``_cls`` suffix (``fid_10k`` vs ``fid_10k_cls``)."""
+def count_text(count: int) -> str:
+    """2500 → "2500", 26000 → "26k"."""
+    return f"{count // 1000}k" if count % 1000 == 0 else str(count)
+
+
+def metric_key(
+    name: str,
+    kind: str,
+    num_samples: int,
+    extractor: str = "classifier",
+    reference: int | None = None,
+    is_splits: int = 10,
+) -> str:
+    """The logged name, which carries the protocol: image metrics carry the generated sample
+    count, the reference count where it differs (``fid_2500_ref1438_cls``: 2,500 generated
+    images against the 1,438 real ones the split has, never capped silently) and, unless
+    computed on Inception features, the ``_cls`` suffix (``fid_10k`` vs ``fid_10k_cls``)."""
     if kind != "images":
         return name
-    count = f"{num_samples // 1000}k" if num_samples % 1000 == 0 else str(num_samples)
+    key = f"{name}_{count_text(num_samples)}"
+    if name == "is" and is_splits != 10:  # 10 splits: Salimans et al.'s and torch-fidelity's
+        key += f"_{is_splits}split"
+    if reference is not None and reference != num_samples and name in REFERENCE_METRICS:
+        key += f"_ref{count_text(reference)}"
     classifier = name in CLASS_METRICS or extractor == "classifier"
-    return f"{name}_{count}" + ("_cls" if classifier else "")
+    return key + ("_cls" if classifier else "")
+
+
+def split_key(key: str) -> tuple[str, str, str] | None:
+    """A logged image-metric key as (metric, sample count, rest of the protocol):
+    ``fid_359_ref1438_cls`` → ("fid", "359", "_ref1438_cls"); None for other keys."""
+    import re
+
+    bare = key.removeprefix("best/")
+    for name in sorted(METRICS.names(), key=len, reverse=True):
+        found = re.fullmatch(rf"{re.escape(name)}_(\d+k?)(.*)", bare)
+        if found:
+            return name, found.group(1), found.group(2)
+    return None
+
+
+def same_protocol_but_count(real_key: str, keys: list[str]) -> str | None:
+    """The key in ``keys`` that measures what ``real_key`` measures, under the same protocol
+    except for the sample count (a held-out split smaller than the generated sample count)."""
+    if real_key in keys:
+        return real_key
+    parts = split_key(real_key)
+    for key in keys:
+        other = split_key(key)
+        if parts and other and (other[0], other[2]) == (parts[0], parts[2]):
+            return key
+    return None
 
 
 # Image metrics that count the domain classifier's predicted classes, whatever the extractor.
-CLASS_METRICS = ("modes_covered", "reverse_kl")
+CLASS_METRICS = ("modes_covered", "reverse_kl", "label_agreement", "label_agreement_digit")
+# Image metrics that compare generated features with a real reference set.
+REFERENCE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
 
 
 POINTS, IMAGES, BOTH = ("points",), ("images",), ("points", "images")
@@ -109,6 +155,20 @@ for name, target, higher, kinds, doc in (
         True,
         IMAGES,
         "Improved recall, k=3 (Kynkäänniemi et al. 2019), torch-fidelity.",
+    ),
+    (
+        "label_agreement",
+        f"{IMAGE}:label_agreement",
+        True,
+        IMAGES,
+        "Conditional variants: fraction of samples the domain classifier assigns the requested label (the whole triple on stacked digits).",
+    ),
+    (
+        "label_agreement_digit",
+        f"{IMAGE}:label_agreement_digit",
+        True,
+        IMAGES,
+        "Conditional variants on factorised labels (stacked digits): fraction of channels whose digit matches the requested one (chance 0.1).",
     ),
     ("density", f"{IMAGE}:density", True, IMAGES, "Density, k=5 (Naeem et al. 2020)."),
     ("coverage", f"{IMAGE}:coverage", True, IMAGES, "Coverage, k=5 (Naeem et al. 2020)."),

@@ -29,6 +29,12 @@ class EvalContext:
     classifier_bridge: Any = None
     reference_split: str = "train"  # "test" for the best-checkpoint selection score
     cache: dict = field(default_factory=dict)
+    conditional: bool = False  # the samples were generated for ``labels``
+    reference_size: int = 0  # real images the reference set is asked for (default num_samples)
+    is_splits: int = 10
+
+    def __post_init__(self) -> None:
+        self.reference_size = self.reference_size or self.num_samples
 
 
 class Evaluator:
@@ -73,11 +79,19 @@ class Evaluator:
         """The evaluation protocol, logged as tags so scores are compared only when it matches."""
         tags = {
             "eval.num_samples": str(self.spec.num_samples),
+            "eval.mode_samples": str(self.spec.mode_samples or self.spec.num_samples),
+            "eval.is_splits": str(self.spec.is_splits),
             "eval.seed": str(self.spec.seed),
             "eval.metrics": ",".join(self.spec.metrics),
         }
         if self.classifier_bridge is not None and self.classifier_bridge is not self.bridge:
             tags["eval.mode_classifier"] = self.classifier_bridge.name
+        if self.bridge is not None:
+            count = self.spec.num_samples
+            tags["eval.selection"] = (
+                f"fid of {count} samples from the selection bank against "
+                f"{self.bridge.reference_count(count, 'test')} test-split images"
+            )
         return {**tags, **(self.bridge.describe() if self.bridge else {})}
 
     def latent_bank(self, latent_dim: int, count: int | None = None, selection: bool = False):
@@ -114,27 +128,84 @@ class Evaluator:
             generator.train(was_training)
         return torch.cat(out), labels
 
-    def evaluate(self, generator, latent_dim: int, conditional: bool) -> dict[str, float]:
-        """Every metric of the cell under its logged name; undefined ones are left out."""
+    def mode_metrics(self) -> list[str]:
+        """The class-count metrics scored again on ``mode_samples`` at the final evaluation
+        (images only; none when ``mode_samples`` is unset or equals ``num_samples``)."""
+        from harness.evaluate import CLASS_METRICS
+
+        count = self.spec.mode_samples
+        if self.data.info.kind != "images" or count in (None, self.spec.num_samples):
+            return []
+        return [name for name in self.spec.metrics if name in CLASS_METRICS]
+
+    def evaluate(
+        self, generator, latent_dim: int, conditional: bool, final: bool = False
+    ) -> dict[str, float]:
+        """Every metric of the cell under its logged name; undefined ones are left out. The
+        final evaluation also scores the class-count metrics on ``mode_samples`` samples
+        (their names carry that count), which is too slow to repeat at every tick."""
         if not self.spec.metrics:
             return {}
         started = time.perf_counter()
         samples, labels = self.generate(generator, latent_dim, conditional)
-        return self.score(samples, labels) | {"eval_seconds": time.perf_counter() - started}
+        scores = self.score(samples, labels, conditional)
+        if final and self.mode_metrics():
+            samples, labels = self.generate(
+                generator, latent_dim, conditional, self.spec.mode_samples
+            )
+            scores |= self.score(samples, labels, conditional, self.mode_metrics())
+        return scores | {"eval_seconds": time.perf_counter() - started}
 
-    def score(self, samples: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
-        """Score a given set of samples (what ``evaluate`` does after generating them)."""
+    def score(
+        self,
+        samples: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        conditional: bool = False,
+        names: list[str] | None = None,
+        reference_size: int | None = None,
+    ) -> dict[str, float]:
+        """Score a given set of samples (what ``evaluate`` does after generating them)
+        against a reference of ``reference_size`` real images (default: as many as samples)."""
+        reference_size = reference_size or len(samples)
         context = EvalContext(
-            samples, labels, self.data, self.bridge, len(samples), self.classifier_bridge
+            samples,
+            labels,
+            self.data,
+            self.bridge,
+            len(samples),
+            self.classifier_bridge,
+            conditional=conditional,
+            reference_size=reference_size,
+            is_splits=self.spec.is_splits,
         )
         kind, extractor = self.data.info.kind, self.spec.extractor
+        reference = self.bridge.reference_count(reference_size) if self.bridge else None
         scores = {}
-        for name in self.spec.metrics:
+        for name in names or self.spec.metrics:
             value = METRICS.get(name)(context)
             if value is not None:
-                scores[metric_key(name, kind, len(samples), extractor)] = float(value)
+                key = metric_key(
+                    name, kind, len(samples), extractor, reference, self.spec.is_splits
+                )
+                scores[key] = float(value)
         if self.bridge is not None and self.bridge.reference_cache_hit is not None:
             scores["eval_reference_cached"] = float(self.bridge.reference_cache_hit)
+        return scores
+
+    def score_real(self) -> dict[str, float]:
+        """The same metrics, same protocol, on held-out real data (the test split, its own
+        labels as the "requested" ones) against the same reference: the real-data row. Where
+        the split has fewer examples than the protocol asks for, the names carry the smaller
+        count, as for a generator."""
+        data, spec = self.data, self.spec
+        count = min(spec.num_samples, len(data.test_x))
+        x, y = data.test_x[:count], data.test_y[:count]
+        scores = self.score(x, y, True, reference_size=spec.num_samples)
+        if self.mode_metrics():
+            count = min(spec.mode_samples, len(data.test_x))
+            x, y = data.test_x[:count], data.test_y[:count]
+            scores |= self.score(x, y, True, self.mode_metrics(), spec.mode_samples)
+        scores.pop("eval_reference_cached", None)
         return scores
 
     def selection_score(self, generator, latent_dim: int, conditional: bool) -> float | None:

@@ -222,14 +222,15 @@ class FidelityBridge:
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
         return real, key
 
-    def _count(self, count: int, split: str) -> int:
+    def reference_count(self, count: int, split: str = "train") -> int:
+        """How many real images a reference of ``count`` can have: the split may be smaller."""
         return min(count, len(self.data.train_x if split == "train" else self.data.test_x))
 
     def reference(self, count: int, split: str = "train") -> dict[str, torch.Tensor]:
         """Real-data features of the first ``count`` images of a split, cached on disk under a
         hash of extractor, weights, data content, count and preprocessing; the train split is
         what scores are reported against, the test split what the best checkpoint is chosen on."""
-        count = self._count(count, split)
+        count = self.reference_count(count, split)
         if (split, count) in self._references:
             self.reference_cache_hit = True
             return self._references[split, count]
@@ -253,7 +254,7 @@ class FidelityBridge:
         depend on the real data only, so only the first evaluation pays for them."""
         from harness.evaluate.image_metrics import knn_radii
 
-        count = self._count(count, split)
+        count = self.reference_count(count, split)
         slot = (split, count, neighbourhood, batch_size)
         if slot not in self._radii:
             features = self.reference(count, split)[self.layers["fid"]]
@@ -288,9 +289,36 @@ def classifier_bridge(
     }
     name = f"ganbench-{dataset}-cls-{meta['hash']}"
     layers = {"isc": "logits", "fid": "features"}
-    return FidelityBridge(
+    bridge = FidelityBridge(
         name, cls, meta["path"], meta["hash"], layers, data, device, cache_dir, tags
     )
+    if cls.stacked:
+        # What the stacked modes are counted with is the whole triple: tag its accuracy on
+        # the dataset's own held-out triples, with the single-digit accuracy beside it.
+        tags["eval.classifier_accuracy"] = f"{_joint_accuracy(bridge):.4f}"
+        tags["eval.classifier_accuracy_digit"] = f"{meta['accuracy']:.4f}"
+    return bridge
+
+
+JOINT_ACCURACY_SAMPLES = 2000
+
+
+def _joint_accuracy(bridge: FidelityBridge) -> float:
+    """Accuracy of the stacked extractor on up to 2,000 held-out triples (all three digits
+    right), cached beside the reference features."""
+    x, y = bridge.data.test_x[:JOINT_ACCURACY_SAMPLES], bridge.data.test_y[:JOINT_ACCURACY_SAMPLES]
+    images = to_uint8_rgb(x)
+    key = hashlib.sha256(f"{bridge.name}:{data_hash(images, y)}".encode()).hexdigest()[:20]
+    path = bridge.cache_dir / "reference" / f"{key}-joint-accuracy.json"
+    if path.exists():
+        return json.loads(path.read_text())["accuracy"]
+    predicted = bridge.features(images)["logits"].argmax(dim=1)
+    accuracy = float((predicted == y).double().mean())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"accuracy": accuracy, "count": len(y)}))
+    os.replace(tmp, path)
+    return accuracy
 
 
 def inception_bridge(weights: Path, data, device, cache_dir: Path) -> FidelityBridge:

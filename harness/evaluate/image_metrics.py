@@ -16,7 +16,7 @@ def _features(context, bridge=None):
     bridge = bridge or context.bridge
     if bridge.name not in context.cache:
         generated = bridge.features(to_uint8_rgb(context.samples))
-        reference = bridge.reference(context.num_samples, context.reference_split)
+        reference = bridge.reference(context.reference_size, context.reference_split)
         context.cache[bridge.name] = (generated, reference)
     return context.cache[bridge.name]
 
@@ -28,7 +28,8 @@ def inception_score(context) -> float | None:
         return None  # weights without the classification layer (converted FID network)
     generated, _ = _features(context)
     layer = context.bridge.layers["isc"]
-    return isc_featuresdict_to_metric(generated, layer, **FIDELITY_KWARGS)["inception_score_mean"]
+    kwargs = {**FIDELITY_KWARGS, "isc_splits": context.is_splits}
+    return isc_featuresdict_to_metric(generated, layer, **kwargs)["inception_score_mean"]
 
 
 def frechet_distance(context) -> float:
@@ -105,7 +106,7 @@ def _precision_recall(context) -> tuple[float, float]:
         layer = context.bridge.layers["fid"]
         k, batch = FIDELITY_KWARGS["prc_neighborhood"], FIDELITY_KWARGS["prc_batch_size"]
         radii = context.bridge.reference_radii(
-            context.num_samples, context.reference_split, k, batch
+            context.reference_size, context.reference_split, k, batch
         )
         context.cache["prc"] = precision_recall(generated[layer], reference[layer], k, batch, radii)
     return context.cache["prc"]
@@ -160,12 +161,36 @@ def coverage(context) -> float:
     return _density_coverage(context)[1]
 
 
+def predicted_classes(context) -> torch.Tensor:
+    """The domain classifier's class (or stacked triple) for every generated sample."""
+    if "predicted" not in context.cache:
+        generated, _ = _features(context, context.classifier_bridge)
+        context.cache["predicted"] = generated["logits"].argmax(dim=1)
+    return context.cache["predicted"]
+
+
 def predicted_class_counts(context) -> torch.Tensor:
     """How many generated samples the classifier puts in each class (or stacked triple)."""
-    if "class_counts" not in context.cache:
-        generated, _ = _features(context, context.classifier_bridge)
-        predicted = generated["logits"].argmax(dim=1)
-        context.cache["class_counts"] = torch.bincount(
-            predicted, minlength=context.data.info.num_classes
-        )
-    return context.cache["class_counts"]
+    return torch.bincount(predicted_classes(context), minlength=context.data.info.num_classes)
+
+
+def label_agreement(context) -> float | None:
+    """Fraction of samples classified as the label they were generated for; undefined for
+    an unconditional generator. On held-out real data it is the classifier's accuracy."""
+    if not context.conditional or context.labels is None:
+        return None
+    return float((predicted_classes(context) == context.labels.cpu()).double().mean())
+
+
+def label_agreement_digit(context) -> float | None:
+    """Per-factor agreement, averaged over factors (each stacked channel's digit against the
+    requested digit); undefined unless conditional on a factorised label."""
+    from harness.variants.nets.common import split_labels
+
+    factors = context.data.info.label_factors
+    if not context.conditional or context.labels is None or len(factors) < 2:
+        return None
+    predicted = split_labels(predicted_classes(context), factors)
+    wanted = split_labels(context.labels.cpu(), factors)
+    matches = [(p == w).double().mean() for p, w in zip(predicted, wanted, strict=True)]
+    return float(torch.stack(matches).mean())

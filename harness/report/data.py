@@ -71,9 +71,26 @@ def search_all(client, experiment_ids: list[str], filter_string: str = "") -> li
             return runs
 
 
+def final_metrics(run) -> dict[str, float]:
+    """The run's metrics as they stood at its last step: a key whose latest value was logged at
+    an earlier step than the run's last (``images_seen``) step was undefined at the end, so it
+    is left out rather than shown with the stale value MLflow keeps as "latest"."""
+    logged = getattr(run.data, "_metric_objs", None)  # Metric entities carry their step
+    if not logged:
+        return dict(run.data.metrics)
+    latest: dict[str, tuple[int, float]] = {}
+    for metric in logged:
+        if metric.key not in latest or metric.step >= latest[metric.key][0]:
+            latest[metric.key] = (metric.step, metric.value)
+    last_step = latest.get("images_seen", (None,))[0]
+    if last_step is None:
+        return {key: value for key, (_, value) in latest.items()}
+    return {key: value for key, (step, value) in latest.items() if step >= last_step}
+
+
 def runs_frame(runs) -> pd.DataFrame:
-    """One row per run: id, parent, times, the known tags, and every metric's latest value as
-    ``metric:<key>`` (floats)."""
+    """One row per run: id, parent, times, the known tags, and every metric's value at the
+    run's last step as ``metric:<key>`` (floats; NaN where undefined at that step)."""
     rows = []
     for run in runs:
         tags = run.data.tags
@@ -88,7 +105,7 @@ def runs_frame(runs) -> pd.DataFrame:
         }
         for tag in TAG_COLUMNS:
             row[tag] = tags.get(tag)
-        for key, value in run.data.metrics.items():
+        for key, value in final_metrics(run).items():
             row[f"metric:{key}"] = value
         rows.append(row)
     frame = pd.DataFrame(rows)

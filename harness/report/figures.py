@@ -51,14 +51,18 @@ def headline_key(runs: pd.DataFrame) -> str | None:
 
 
 def curves(histories: dict[str, pd.DataFrame], key: str, title: str) -> bytes:
-    """``key`` against images seen per variant: the mean over seeds with a min–max band."""
+    """``key`` against images seen per variant: the mean over seeds with a min–max band,
+    drawn only at steps where every seed has a value (a gap where some seed's value was
+    undefined, never a mean over whichever seeds happened to have one)."""
     figure, axes = _axes()
     ax = axes[0][0]
     for variant, points in sorted(histories.items()):
-        by_step = points.groupby("step")["value"]
-        steps = by_step.mean().index.to_numpy()
-        ax.plot(steps, by_step.mean().to_numpy(), label=variant, linewidth=1.4)
-        ax.fill_between(steps, by_step.min().to_numpy(), by_step.max().to_numpy(), alpha=0.2)
+        table = points.pivot_table(index="step", columns="run", values="value", aggfunc="last")
+        table = table[table.notna().all(axis=1)].reindex(table.index)
+        steps = table.index.to_numpy()
+        ax.plot(steps, table.mean(axis=1, skipna=False).to_numpy(), label=variant, linewidth=1.4)
+        low, high = table.min(axis=1, skipna=False), table.max(axis=1, skipna=False)
+        ax.fill_between(steps, low.to_numpy(), high.to_numpy(), alpha=0.2)
     ax.set_xlabel("images seen")
     _images_axis(ax)
     ax.set_ylabel(key)

@@ -131,7 +131,7 @@ def add_figures(report: Report, source: Source) -> None:
                 for step, value in (
                     (m.step, m.value) for m in client.get_metric_history(run_id, key)
                 ):
-                    points.append({"step": step, "value": value})
+                    points.append({"step": step, "value": value, "run": run_id})
             if points:
                 histories[variant] = pd.DataFrame(points)
         if histories:
@@ -145,7 +145,7 @@ def add_figures(report: Report, source: Source) -> None:
         compute = (
             in_dataset[in_dataset["status"] == "completed"]
             .groupby("variant")[[f"metric:{key}", "metric:wall_seconds", "metric:images_seen"]]
-            .mean()
+            .agg(lambda values: values.mean(skipna=False))  # undefined for a seed: no point
             .rename(columns=lambda c: c.removeprefix("metric:"))
             .reset_index()
         )

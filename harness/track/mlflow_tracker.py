@@ -77,6 +77,12 @@ class MlflowTracker:
         except Exception:  # the run id is from another store or was deleted
             return False
 
+    def find_run(self, tags: dict[str, str]) -> str | None:
+        """The id of a run of this experiment carrying all of ``tags``, if there is one."""
+        clauses = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+        found = self.client.search_runs([self.experiment_id], clauses, max_results=1)
+        return found[0].info.run_id if found else None
+
     def end(self, run_id: str, outcome: str) -> None:
         self.client.set_terminated(run_id, status=MLFLOW_STATUS.get(outcome, "FINISHED"))
 

@@ -297,7 +297,7 @@ class Trainer:
             generator = self.G_ema if self.G_ema is not None else self.G
             if evaluated:
                 scores = self.evaluator.evaluate(
-                    generator, self.variant.latent_dim, self.variant.conditional
+                    generator, self.variant.latent_dim, self.variant.conditional, final
                 )
                 record.update(scores)
                 self._consider_best(generator, scores, record)
