@@ -312,7 +312,7 @@ def real_data_scores(cell: RunSpec, results: Path, device, data_cache: dict | No
     return key, scores, tags
 
 
-def log_real_data(cells, results: Path, device, tracker, parent, data_cache) -> dict[str, dict]:
+def log_real_data(cells, results: Path, device, tracker, data_cache) -> dict[str, dict]:
     """One real-data run per dataset of the suite in its experiment (kind ``real_data``),
     created only when the experiment has none for this protocol; dataset label → scores."""
     rows: dict[str, dict] = {}
@@ -333,7 +333,8 @@ def log_real_data(cells, results: Path, device, tracker, parent, data_cache) -> 
             **tags,
             **environment_tags(device),
         }
-        run_id = tracker.start_run(f"real data/{cell.dataset_label}", run_tags, parent)
+        # Not nested under the invocation: later invocations reuse it.
+        run_id = tracker.start_run(f"real data/{cell.dataset_label}", run_tags)
         tracker.log_params(run_id, {"dataset": cell.dataset, **_params_of(cell)})
         tracker.log_metrics(run_id, scores, step=0)
         tracker.end(run_id, "completed")
@@ -404,7 +405,7 @@ def run_suite(
         )
     progress = make_progress(len(cells), stream)
     outcomes, data_cache = [], {}
-    real = log_real_data(cells, results, torch_device, tracker, parent, data_cache)
+    real = log_real_data(cells, results, torch_device, tracker, data_cache)
     try:
         for cell in cells:
             result = run_one(

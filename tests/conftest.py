@@ -36,7 +36,12 @@ def _repository_status() -> set[str]:
     if out.returncode != 0:  # not a git checkout (an sdist): nothing to compare
         return set()
     noise = ("__pycache__", ".pytest_cache", ".ruff_cache", ".egg-info")
-    return {line for line in out.stdout.splitlines() if not any(n in line for n in noise)}
+    # New files only (untracked or ignored): edits to tracked files are the developer's.
+    return {
+        line
+        for line in out.stdout.splitlines()
+        if line[:2] in ("??", "!!") and not any(n in line for n in noise)
+    }
 
 
 @pytest.fixture(scope="session", autouse=True)

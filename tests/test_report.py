@@ -50,15 +50,20 @@ def mlflow_frame(results: Path, experiment: str) -> pd.DataFrame:
 
     client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
     found = client.get_experiment_by_name(experiment)
-    rows = [
-        {
-            **{f"tags.{k}": v for k, v in run.data.tags.items()},
-            **{f"metrics.{k}": v for k, v in run.data.metrics.items()},
-        }
-        for run in client.search_runs([found.experiment_id], max_results=10000)
-    ]
-    frame = pd.DataFrame(rows)
-    return frame[frame["tags.spec_hash"].notna()]
+    rows = []
+    for run in client.search_runs([found.experiment_id], max_results=10000):
+        if "spec_hash" not in run.data.tags:
+            continue
+        # Each metric's value at the run's last step (a value from an earlier step is stale).
+        last = max(m.step for m in client.get_metric_history(run.info.run_id, "images_seen"))
+        metrics = {}
+        for key in run.data.metrics:
+            at_last = [
+                m.value for m in client.get_metric_history(run.info.run_id, key) if m.step == last
+            ]
+            metrics[f"metrics.{key}"] = at_last[-1] if at_last else math.nan
+        rows.append({**{f"tags.{k}": v for k, v in run.data.tags.items()}, **metrics})
+    return pd.DataFrame(rows)
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +86,16 @@ def partial_run(tmp_path_factory):
 
 
 def bootstrap(values: np.ndarray) -> tuple[float, float]:
+    from scipy.stats import bootstrap as scipy_bootstrap
+
     if len(values) < 2:
         return math.nan, math.nan
-    rng = np.random.default_rng(0)
-    means = values[rng.integers(0, len(values), (2000, len(values)))].mean(axis=1)
-    return tuple(np.percentile(means, [2.5, 97.5]))
+    if np.all(values == values[0]):
+        return values[0], values[0]
+    result = scipy_bootstrap(
+        (values,), np.mean, n_resamples=2000, method="percentile", rng=np.random.default_rng(0)
+    )
+    return result.confidence_interval.low, result.confidence_interval.high
 
 
 def test_every_number_in_the_leaderboard_equals_a_pandas_recomputation(partial_run):

@@ -85,9 +85,16 @@ def test_smoke_suite_end_to_end_through_the_cli(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "status" in done.stdout and done.stdout.count("completed") == 4
     client, runs = runs_of(tmp_path, "ganbench/smoke")
+    real = [r for r in runs if r.data.tags.get("kind") == "real_data"]
+    runs = [r for r in runs if r not in real]
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and len(children) == 4
+    # One real-data run per dataset: held-out data scored like the cells, in the run table too.
+    assert sorted(r.data.tags["dataset"] for r in real) == ["digits", "ring8"]
+    ring = next(r for r in real if r.data.tags["dataset"] == "ring8").data.metrics
+    assert ring["modes_covered"] == 8 and ring["high_quality_fraction"] > 0.95
+    assert done.stdout.count("real data (held-out)") == 2
     for child in children:
         tags, params = child.data.tags, child.data.params
         assert child.info.status == "FINISHED" and tags["status"] == "completed"
@@ -121,7 +128,8 @@ def test_smoke_suite_end_to_end_through_the_cli(tmp_path):
     again = run_cli("run", "suites/smoke.toml", results=tmp_path)
     assert again.returncode == 0 and again.stdout.count("(skipped)") == 4
     _, runs_after = runs_of(tmp_path, "ganbench/smoke")
-    assert len([r for r in runs_after if "mlflow.parentRunId" in r.data.tags]) == 4
+    # A re-run that trains nothing adds no run: no invocation parent, no second real-data row.
+    assert len(runs_after) == len(runs) + len(real)
 
 
 def test_a_diverging_cell_is_recorded_and_the_rest_complete(write_suite, tmp_path):

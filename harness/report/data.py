@@ -71,21 +71,29 @@ def search_all(client, experiment_ids: list[str], filter_string: str = "") -> li
             return runs
 
 
-def final_metrics(run) -> dict[str, float]:
-    """The run's metrics as they stood at its last step: a key whose latest value was logged at
-    an earlier step than the run's last (``images_seen``) step was undefined at the end, so it
-    is left out rather than shown with the stale value MLflow keeps as "latest"."""
+def final_metrics(run) -> tuple[dict[str, float], set[str]]:
+    """The run's metrics as they stood at its last step, and the keys undefined there.
+
+    A key whose latest value was logged at an earlier step than the run's last
+    (``images_seen``) step was undefined at the end: it is reported as undefined, never with
+    the stale value MLflow keeps as "latest". So is a requested metric (``eval.metrics``)
+    logged under its bare name (2-D data) that the run never logged at all."""
     logged = getattr(run.data, "_metric_objs", None)  # Metric entities carry their step
     if not logged:
-        return dict(run.data.metrics)
+        return dict(run.data.metrics), set()
     latest: dict[str, tuple[int, float]] = {}
     for metric in logged:
         if metric.key not in latest or metric.step >= latest[metric.key][0]:
             latest[metric.key] = (metric.step, metric.value)
     last_step = latest.get("images_seen", (None,))[0]
     if last_step is None:
-        return {key: value for key, (_, value) in latest.items()}
-    return {key: value for key, (step, value) in latest.items() if step >= last_step}
+        return {key: value for key, (_, value) in latest.items()}, set()
+    values = {key: value for key, (step, value) in latest.items() if step >= last_step}
+    undefined = set(latest) - set(values)
+    requested = (run.data.tags.get("eval.metrics") or "").split(",")
+    if run.data.tags.get("status") == "completed":
+        undefined |= {name for name in requested if name and name not in latest}
+    return values, undefined
 
 
 def runs_frame(runs) -> pd.DataFrame:
@@ -105,8 +113,10 @@ def runs_frame(runs) -> pd.DataFrame:
         }
         for tag in TAG_COLUMNS:
             row[tag] = tags.get(tag)
-        for key, value in final_metrics(run).items():
+        values, undefined = final_metrics(run)
+        for key, value in values.items():
             row[f"metric:{key}"] = value
+        row["undefined"] = ",".join(sorted(undefined))
         rows.append(row)
     frame = pd.DataFrame(rows)
     return restore_types(frame)
@@ -149,6 +159,22 @@ def load(source: Source) -> pd.DataFrame:
         return frame
     frame = frame[frame["spec_hash"].notna() & ~frame["kind"].isin(NOT_CELLS)]
     if source.suite:
+        frame = frame[frame["suite"] == source.suite]
+    return frame.reset_index(drop=True)
+
+
+def load_real(source: Source) -> pd.DataFrame:
+    """The real-data runs (``kind=real_data``) of the source's experiment, for its suite."""
+    client = client_for(source.tracking_uri)
+    if source.parent_run_id:
+        experiment_ids = [client.get_run(source.parent_run_id).info.experiment_id]
+    else:
+        found = client.get_experiment_by_name(source.experiment)
+        if found is None:
+            return pd.DataFrame()
+        experiment_ids = [found.experiment_id]
+    frame = runs_frame(search_all(client, experiment_ids, "tags.kind = 'real_data'"))
+    if not frame.empty and source.suite:
         frame = frame[frame["suite"] == source.suite]
     return frame.reset_index(drop=True)
 

@@ -3,8 +3,6 @@ under ``reports/<suite>/``, from the MLflow runs of a suite, an experiment or on
 
 from __future__ import annotations
 
-import base64
-import html
 import math
 import platform
 import tempfile
@@ -14,9 +12,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.report import figures
-from harness.report.data import Source, client_for, latest_per_cell, load, runs_frame, search_all
-from harness.report.stats import leaderboard
+from harness.report import figures, render
+from harness.report.data import (
+    Source,
+    client_for,
+    latest_per_cell,
+    load,
+    load_real,
+    runs_frame,
+    search_all,
+)
+from harness.report.stats import leaderboard, real_rows
 
 MAX_SAMPLE_GRIDS = 16  # per dataset
 
@@ -29,33 +35,6 @@ class Report:
     runs: pd.DataFrame
     figures: list[tuple[str, str, bytes]] = field(default_factory=list)  # (name, caption, png)
     notes: list[str] = field(default_factory=list)
-
-
-def fmt(value: float, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.{digits}g}"
-
-
-def cell_text(row) -> str:
-    """``mean ± std [lo, hi] #rank``, as both the Markdown and the HTML show it."""
-    text = fmt(row["mean"])
-    if not math.isnan(row["std"]):
-        text += f" ± {fmt(row['std'], 2)}"
-    if not math.isnan(row["ci_low"]):
-        text += f" [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
-    if row["n"] < row["expected"]:
-        text += f" (n={int(row['n'])} of {int(row['expected'])}, not ranked)"
-    if not pd.isna(row["rank"]):
-        text += f" #{int(row['rank'])}"
-    return text
-
-
-def seeds_text(rows: pd.DataFrame) -> str:
-    first = rows.iloc[0]
-    n = int(rows["n"].max())
-    mark = "" if rows["cell_complete"].all() else " ⚠ incomplete"
-    return f"{n}/{int(first['expected'])}{mark}"
 
 
 def build(
@@ -75,7 +54,7 @@ def build(
         missing = len(spec_hashes) - runs["spec_hash"].nunique()
         if missing:
             notes.append(f"{missing} cell(s) of the suite have no run yet (marked incomplete)")
-    table = leaderboard(runs, expected_seeds)
+    table = real_rows(leaderboard(runs, expected_seeds), load_real(source))
     report = Report(title, provenance(runs, source), table, runs, notes=notes)
     if with_figures:
         add_figures(report, source)
@@ -238,124 +217,6 @@ def study_trials(source: Source) -> pd.DataFrame | None:
 # Writing.
 
 
-def _sections(table: pd.DataFrame):
-    """(dataset, checkpoint, wide table of cell texts) for each table shown."""
-    for dataset, in_dataset in table.groupby("dataset", sort=True):
-        for checkpoint in ("final", "best"):
-            part = in_dataset[in_dataset["checkpoint"] == checkpoint]
-            if part.empty:
-                continue
-            columns = list(dict.fromkeys(part["column"]))
-            rows = []
-            for variant, group in part.groupby("variant", sort=True):
-                row = {"variant": variant, "seeds": seeds_text(group)}
-                for _, entry in group.iterrows():
-                    row[entry["column"]] = cell_text(entry)
-                rows.append(row)
-            header = {
-                c: c
-                + (" ↑" if bool(part[part["column"] == c]["higher_is_better"].iloc[0]) else " ↓")
-                for c in columns
-            }
-            yield dataset, checkpoint, columns, header, rows
-
-
-def write_markdown(report: Report, path: Path, figure_dir: str) -> None:
-    lines = [f"# {report.title}", ""]
-    for key, value in report.provenance.items():
-        lines.append(f"- **{key}**: {value}")
-    for note in report.notes:
-        lines.append(f"- **note**: {note}")
-    lines += [
-        "",
-        "Cells show mean ± std over seeds [95% bootstrap interval of the mean] #rank "
-        "(by the metric's direction: ↑ higher is better, ↓ lower). Only completed runs are "
-        "averaged; rows short of their seeds are marked incomplete and not ranked, and a metric "
-        "missing for some seeds shows its n and is not ranked.",
-        "",
-    ]
-    for dataset, checkpoint, columns, header, rows in _sections(report.table):
-        title = (
-            "final checkpoint"
-            if checkpoint == "final"
-            else "best checkpoint (selected on the test split)"
-        )
-        lines += [f"## {dataset}: {title}", ""]
-        lines.append("| variant | seeds | " + " | ".join(header[c] for c in columns) + " |")
-        lines.append("|---|---|" + "---|" * len(columns))
-        for row in rows:
-            cells = [str(row["variant"]).replace("|", "\\|"), row["seeds"]]
-            cells += [row.get(c, "–") for c in columns]
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-    if report.figures:
-        lines += ["## Figures", ""]
-        for name, caption, _ in report.figures:
-            lines += [f"![{caption}]({figure_dir}/{name}.png)", "", f"*{caption}*", ""]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
-th { background: #f0f0f0; }
-td.incomplete { background: #fff4e0; }
-dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; font-size: 13px; }
-dt { font-weight: 600; }
-figure { display: inline-block; margin: 1em; }
-figcaption { font-size: 12px; color: #555; }
-"""
-
-
-def write_html(report: Report, path: Path) -> None:
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(report.title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{e(report.title)}</h1>",
-        "<dl>",
-    ]
-    for key, value in report.provenance.items():
-        parts.append(f"<dt>{e(key)}</dt><dd>{e(str(value))}</dd>")
-    for note in report.notes:
-        parts.append(f"<dt>note</dt><dd>{e(note)}</dd>")
-    parts.append("</dl>")
-    parts.append(
-        "<p>Cells show mean ± std over seeds [95% bootstrap interval of the mean] #rank "
-        "(↑ higher is better, ↓ lower). Only completed runs are averaged; rows short of their "
-        "seeds are marked incomplete and not ranked, and a metric missing for some seeds shows "
-        "its n and is not ranked.</p>"
-    )
-    for dataset, checkpoint, columns, header, rows in _sections(report.table):
-        title = (
-            "final checkpoint"
-            if checkpoint == "final"
-            else "best checkpoint (selected on the test split)"
-        )
-        parts.append(f"<h2>{e(str(dataset))}: {e(title)}</h2><table><thead><tr>")
-        parts.append("<th>variant</th><th>seeds</th>")
-        parts += [f"<th>{e(header[c])}</th>" for c in columns]
-        parts.append("</tr></thead><tbody>")
-        for row in rows:
-            css = ' class="incomplete"' if "incomplete" in row["seeds"] else ""
-            parts.append(f"<tr><td>{e(str(row['variant']))}</td><td{css}>{e(row['seeds'])}</td>")
-            parts += [f"<td>{e(row.get(c, '–'))}</td>" for c in columns]
-            parts.append("</tr>")
-        parts.append("</tbody></table>")
-    if report.figures:
-        parts.append("<h2>Figures</h2>")
-        for name, caption, png in report.figures:
-            data = base64.b64encode(png).decode("ascii")
-            parts.append(
-                f'<figure id="{e(name)}"><img alt="{e(caption)}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{e(caption)}</figcaption></figure>"
-            )
-    parts.append("</body></html>")
-    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
-
-
 def write(report: Report, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     figure_dir = out_dir / "figures"
@@ -365,6 +226,8 @@ def write(report: Report, out_dir: Path) -> list[Path]:
     csv = out_dir / "leaderboard.csv"
     report.table.to_csv(csv, index=False)
     md, page = out_dir / "leaderboard.md", out_dir / "leaderboard.html"
-    write_markdown(report, md, "figures")
-    write_html(report, page)
+    parts = render.sections(report.table, report.runs)
+    heading = (report.title, report.provenance, report.notes, parts, report.figures)
+    md.write_text(render.markdown(*heading, "figures"), encoding="utf-8")
+    page.write_text(render.html_page(*heading), encoding="utf-8")
     return [md, page, csv]

@@ -36,20 +36,32 @@ def higher_is_better(key: str) -> bool:
 
 
 def bootstrap_interval(values: np.ndarray) -> tuple[float, float]:
-    """Percentile bootstrap 95% interval of the mean (2,000 resamples, numpy default_rng(0));
-    NaN for fewer than two values."""
+    """Percentile bootstrap 95% interval of the mean (``scipy.stats.bootstrap``, 2,000
+    resamples, numpy default_rng(0)); NaN for fewer than two values. With fewer than three
+    seeds the interval says little, and the report flags it."""
+    from scipy.stats import bootstrap
+
     values = np.asarray(values, dtype=np.float64)
     if len(values) < 2:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    means = values[rng.integers(0, len(values), (BOOTSTRAP_RESAMPLES, len(values)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
+    if np.all(values == values[0]):  # scipy warns on a degenerate distribution
+        return float(values[0]), float(values[0])
+    result = bootstrap(
+        (values,),
+        np.mean,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=0.95,
+        method="percentile",
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
     """The logged keys of registered metrics present in the runs, final ones then best ones."""
     keys = [c.removeprefix("metric:") for c in frame.columns if c.startswith("metric:")]
+    for listed in frame.get("undefined", pd.Series(dtype=object)).dropna():
+        keys += [k for k in str(listed).split(",") if k and k not in keys]
     keys = [k for k in keys if metric_base(k) is not None]
     return sorted(k for k in keys if not k.startswith("best/")) + sorted(
         k for k in keys if k.startswith("best/")
@@ -82,7 +94,7 @@ def leaderboard(frame: pd.DataFrame, expected_seeds: dict[str, int] | None = Non
         "rank",
     ]
     if frame.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=[*columns, "real"])
     rows = []
     keys = metric_columns(frame)
     for dataset, in_dataset in frame.groupby("dataset", sort=True):
@@ -105,10 +117,18 @@ def leaderboard(frame: pd.DataFrame, expected_seeds: dict[str, int] | None = Non
                     groups = list(done.groupby("eval.extractor_weights_hash"))
                 for weights, part in groups:
                     values = (
-                        part[column].dropna().to_numpy(dtype=np.float64) if column in part else []
+                        part[column].dropna().to_numpy(dtype=np.float64)
+                        if column in part
+                        else np.array([])
                     )
-                    if len(values) == 0:
-                        continue
+                    undefined = part.get("undefined", pd.Series(dtype=object)).fillna("")
+                    if (
+                        len(values) == 0
+                        and not undefined.str.split(",")
+                        .map(lambda listed, key=key: key in listed)
+                        .any()
+                    ):
+                        continue  # not computed for this variant (another dataset's metric)
                     label = key.removeprefix("best/")
                     if several:
                         weights = weights or part["eval.extractor_weights_hash"].dropna().iloc[0]
@@ -125,7 +145,7 @@ def leaderboard(frame: pd.DataFrame, expected_seeds: dict[str, int] | None = Non
                             "n": len(values),
                             "expected": expected,
                             "runs": len(runs),
-                            "mean": float(values.mean()),
+                            "mean": float(values.mean()) if len(values) else float("nan"),
                             "std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
                             "ci_low": low,
                             "ci_high": high,
@@ -135,7 +155,61 @@ def leaderboard(frame: pd.DataFrame, expected_seeds: dict[str, int] | None = Non
                         }
                     )
     table = pd.DataFrame(rows, columns=columns[:-1])
+    table["real"] = False
     return rank(table)
+
+
+REAL_ROW = "real data (held-out)"
+
+
+def real_rows(table: pd.DataFrame, real: pd.DataFrame) -> pd.DataFrame:
+    """The real-data row of each dataset (held-out split against the same reference, same
+    protocol), its values put under the columns they match (a smaller held-out count is kept
+    in ``real_count``); never ranked."""
+    from harness.evaluate import same_protocol_but_count, split_key
+
+    if real.empty or table.empty:
+        return table
+    rows = []
+    for dataset, runs in real.groupby("dataset"):
+        run = runs.sort_values("start_time").iloc[-1]
+        in_dataset = table[(table["dataset"] == dataset) & ~table["real"]]
+        for checkpoint, part in in_dataset.groupby("checkpoint"):
+            columns = list(dict.fromkeys(part["column"]))
+            for name in [c for c in run.index if c.startswith("metric:")]:
+                if pd.isna(run[name]):
+                    continue
+                key = name.removeprefix("metric:")
+                column = same_protocol_but_count(key, columns)
+                if column is None:
+                    continue
+                count = split_key(key)[1] if column != key else ""
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "variant": REAL_ROW,
+                        "checkpoint": checkpoint,
+                        "metric": metric_base(key),
+                        "column": column,
+                        "higher_is_better": higher_is_better(key),
+                        "n": 1,
+                        "expected": 1,
+                        "runs": 1,
+                        "mean": float(run[name]),
+                        "std": float("nan"),
+                        "ci_low": float("nan"),
+                        "ci_high": float("nan"),
+                        "complete": False,
+                        "cell_complete": True,
+                        "statuses": "held-out real data",
+                        "real": True,
+                        "real_count": count,
+                        "rank": pd.NA,
+                    }
+                )
+    if not rows:
+        return table
+    return pd.concat([pd.DataFrame(rows), table], ignore_index=True)
 
 
 def rank(table: pd.DataFrame) -> pd.DataFrame:
@@ -143,7 +217,8 @@ def rank(table: pd.DataFrame) -> pd.DataFrame:
     incomplete rows get no rank."""
     table = table.copy()
     table["rank"] = pd.array([pd.NA] * len(table), dtype="Int64")
-    for _, group in table[table["complete"]].groupby(["dataset", "checkpoint", "column"]):
+    ranked = table[table["complete"] & ~table.get("real", False)]
+    for _, group in ranked.groupby(["dataset", "checkpoint", "column"]):
         ascending = not bool(group["higher_is_better"].iloc[0])
         ranks = group["mean"].rank(method="min", ascending=ascending).astype("Int64")
         table.loc[group.index, "rank"] = ranks
