@@ -11,7 +11,7 @@ from torch import nn
 
 from harness.data import DatasetInfo
 from harness.variants import ARCHITECTURES, NORMALIZATIONS
-from harness.variants.nets.common import split_labels
+from harness.variants.nets.common import discriminate, split_labels
 
 POINTS = DatasetInfo("ring8", "points", (2,), 8)
 STACKED = DatasetInfo("stacked_digits", "images", (3, 8, 8), 1000, label_factors=(10, 10, 10))
@@ -73,21 +73,21 @@ def test_d_input_layer_is_not_normalised(architecture, info, normalization):
 
 
 def _separability(architecture, info, normalization, real: torch.Tensor, fake: torch.Tensor):
-    """Train D alone for 150 steps (non-saturating loss, real and fake batches apart as in
-    training) and return how often it ranks a real sample above a fake one."""
+    """Train D alone for 150 steps (non-saturating loss, batches shown as training shows
+    them) and return how often it ranks a real sample above a fake one."""
     _, discriminator = build_d(architecture, info, normalization, width=32)
     optimizer = torch.optim.Adam(discriminator.parameters(), 2e-3, betas=(0.5, 0.999))
     generator = torch.Generator().manual_seed(1)
     for _ in range(150):
         index = torch.randint(len(real), (64,), generator=generator)
-        loss = nn.functional.softplus(-discriminator(real[index])).mean()
-        loss = loss + nn.functional.softplus(discriminator(fake[index])).mean()
+        d_real, d_fake = discriminate(discriminator, real[index], fake[index])
+        loss = nn.functional.softplus(-d_real).mean() + nn.functional.softplus(d_fake).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     with torch.no_grad():
         index = torch.arange(256)
-        d_real, d_fake = discriminator(real[index]), discriminator(fake[index])
+        d_real, d_fake = discriminate(discriminator, real[index], fake[index])
     return float((d_real[:, None] > d_fake[None, :]).double().mean())
 
 
@@ -129,3 +129,19 @@ def test_conditional_nets_embed_each_digit_of_a_stacked_label():
     ]
     out = discriminator(torch.zeros(4, 3, 8, 8), torch.tensor([0, 1, 10, 100]))
     assert out.shape == (4,) and torch.isfinite(out).all()
+
+
+def test_batch_norm_normalises_the_fake_batch_with_the_real_statistics():
+    """A collapsed fake batch keeps its location: shifting it shifts D's hidden features."""
+    _, discriminator = build_d("mlp", POINTS, "batch")
+    real = torch.randn(64, 2)
+    blob = 0.01 * torch.randn(64, 2)
+    with torch.no_grad():
+        _, here = discriminate(discriminator, real, blob)
+        _, there = discriminate(discriminator, real, blob + torch.tensor([3.0, -3.0]))
+        alone_here, alone_there = discriminator(blob), discriminator(blob + 3.0)
+
+    def separation(a, b):  # distance of the means in units of the outputs' spread
+        return float((a.mean() - b.mean()).abs() / (a.std() + b.std()))
+
+    assert separation(here, there) > 10 * max(separation(alone_here, alone_there), 0.1)

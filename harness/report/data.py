@@ -77,7 +77,7 @@ def final_metrics(run) -> tuple[dict[str, float], set[str]]:
     A key whose latest value was logged at an earlier step than the run's last
     (``images_seen``) step was undefined at the end: it is reported as undefined, never with
     the stale value MLflow keeps as "latest". So is a requested metric (``eval.metrics``)
-    logged under its bare name (2-D data) that the run never logged at all."""
+    on 2-D data (logged under its bare name) that the run never logged at all."""
     logged = getattr(run.data, "_metric_objs", None)  # Metric entities carry their step
     if not logged:
         return dict(run.data.metrics), set()
@@ -91,7 +91,10 @@ def final_metrics(run) -> tuple[dict[str, float], set[str]]:
     values = {key: value for key, (step, value) in latest.items() if step >= last_step}
     undefined = set(latest) - set(values)
     requested = (run.data.tags.get("eval.metrics") or "").split(",")
-    if run.data.tags.get("status") == "completed":
+    if (
+        run.data.tags.get("status") == "completed"
+        and run.data.params.get("dataset_kind") == "points"
+    ):
         undefined |= {name for name in requested if name and name not in latest}
     return values, undefined
 

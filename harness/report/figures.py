@@ -42,7 +42,7 @@ def headline_key(runs: pd.DataFrame) -> str | None:
     from harness.report.stats import metric_columns
 
     keys = [k for k in metric_columns(runs) if not k.startswith("best/")]
-    keys = [k for k in keys if runs[f"metric:{k}"].notna().any()]
+    keys = [k for k in keys if f"metric:{k}" in runs and runs[f"metric:{k}"].notna().any()]
     for prefix in ("fid", "energy_distance", "reverse_kl", "modes_covered"):
         for key in keys:
             if key == prefix or key.startswith(prefix + "_"):

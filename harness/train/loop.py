@@ -22,6 +22,7 @@ from harness.train.checkpoint import load_checkpoint, save_checkpoint
 from harness.train.grids import save_samples
 from harness.train.seeding import derive_seed
 from harness.variants import ARCHITECTURES, LOSSES, PENALTIES
+from harness.variants.nets.common import RealStatsBatchNorm, discriminate
 
 # Latents from the bank pictured every tick: a scatter of points, or an 8×8 grid of images.
 SAMPLE_COUNT = {"points": 1000, "images": 64}
@@ -126,6 +127,8 @@ class Trainer:
         torch.manual_seed(derive_seed(cell.seed, "init"))
         generator, discriminator = ARCHITECTURES.get(variant.architecture)(variant, data.info)
         self.G, self.D = generator.to(device), discriminator.to(device)
+        # With batch norm in D, the G step shows D its last real batch beside the fakes.
+        self.joint_batches = any(isinstance(m, RealStatsBatchNorm) for m in self.D.modules())
         self.G_ema = copy.deepcopy(self.G).eval() if variant.ema > 0 else None
         self.opt_g = make_optimizer(variant.g_opt, self.G.parameters())
         self.opt_d = make_optimizer(variant.d_opt, self.D.parameters())
@@ -211,7 +214,7 @@ class Trainer:
             labels = self.train_y[index] if conditional else None
             with torch.no_grad():
                 fake = G(self._latents(len(index)), labels)
-            real_out, fake_out = D(real, labels), D(fake, labels)
+            real_out, fake_out = discriminate(self.D, real, fake, labels, labels)
             d_loss = self.loss.d_loss(real_out, fake_out)
             penalty = None
             if self.penalty.term is not None:
@@ -233,7 +236,13 @@ class Trainer:
             else None
         )
         D.requires_grad_(False)
-        g_loss = self.loss.g_loss(D(G(self._latents(variant.batch_size), labels), labels))
+        fake = G(self._latents(variant.batch_size), labels)
+        if self.joint_batches:  # beside the last real batch, as D saw it
+            real_labels = self.train_y[index] if conditional else None
+            _, fake_g_out = discriminate(self.D, real, fake, real_labels, labels)
+        else:
+            fake_g_out = D(fake, labels)
+        g_loss = self.loss.g_loss(fake_g_out)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()

@@ -13,12 +13,46 @@ def d_layer(layer: nn.Module, normalization: str) -> nn.Module:
     return layer
 
 
+class RealStatsBatchNorm(nn.BatchNorm1d):
+    """Batch norm for D whose batch statistics come from the real examples of the batch.
+
+    D sees real and fake examples in one batch, and both are normalised with the real part's
+    mean and variance (a reference batch, as in Salimans et al. 2016's virtual batch norm).
+    Normalising each batch with its own statistics, as Radford et al. do, removes the fake
+    batch's mean from every hidden layer: a collapsed fake batch then looks the same wherever
+    it sits, and on 2-D data G was seen to settle as a blob at the origin."""
+
+    def __init__(self, features: int, conv: bool) -> None:
+        super().__init__(features)
+        self.conv = conv
+        self.reference: int | None = None  # how many leading examples are real
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() != (4 if self.conv else 2):
+            raise ValueError(f"expected {'4' if self.conv else '2'}-D input, got {x.dim()}-D")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.reference is None:
+            return super().forward(x)
+        dims = (0, 2, 3) if self.conv else (0,)
+        real = x[: self.reference]
+        mean, var = real.mean(dims), real.var(dims, unbiased=False)
+        with torch.no_grad():
+            count = real.numel() / real.shape[1]
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * count / max(count - 1, 1), self.momentum)
+            self.num_batches_tracked += 1
+        shape = (1, -1, 1, 1) if self.conv else (1, -1)
+        scale = (self.weight / (var + self.eps).sqrt()).view(shape)
+        return (x - mean.view(shape)) * scale + self.bias.view(shape)
+
+
 def d_norm(normalization: str, features: int, conv: bool) -> nn.Module:
     """The normalisation that follows a hidden discriminator layer (never the input layer:
     there, normalising real and fake batches apart would cancel any affine change of the
     fake batch, and Radford et al. 2016 leave it out)."""
     if normalization == "batch":
-        return nn.BatchNorm2d(features) if conv else nn.BatchNorm1d(features)
+        return RealStatsBatchNorm(features, conv)
     if normalization == "layer":
         return nn.GroupNorm(1, features) if conv else nn.LayerNorm(features)
     return nn.Identity()
@@ -89,3 +123,21 @@ class Projection(nn.Module):
     def forward(self, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         parts = split_labels(labels, self.factors)
         return sum((e(p) * h).sum(dim=1) for e, p in zip(self.embeds, parts, strict=True))
+
+
+def discriminate(discriminator, real, fake, real_labels=None, fake_labels=None):
+    """D's outputs on a real and a fake batch, as training computes them. With batch norm in
+    D (``RealStatsBatchNorm``) both go through as one batch normalised with the real half's
+    statistics; otherwise each batch goes through on its own."""
+    norms = [m for m in discriminator.modules() if isinstance(m, RealStatsBatchNorm)]
+    if not norms:
+        return discriminator(real, real_labels), discriminator(fake, fake_labels)
+    labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
+    for norm in norms:
+        norm.reference = len(real)
+    try:
+        out = discriminator(torch.cat([real, fake]), labels)
+    finally:
+        for norm in norms:
+            norm.reference = None
+    return out[: len(real)], out[len(real) :]
