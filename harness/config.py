@@ -226,7 +226,8 @@ class DatasetEntry(Strict):
                     f"params.{key}: unknown parameter of dataset '{self.name}'; allowed: "
                     f"{', '.join(allowed)}{did_you_mean(key, allowed)}"
                 ) from None
-            raise ValueError(f"params.{key}: {detail['msg']}") from None
+            got = f" (got {detail['input']!r})" if "input" in detail else ""
+            raise ValueError(f"params.{key}: {detail['msg']}{got}") from None
 
 
 class BudgetSpec(Strict):

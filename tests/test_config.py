@@ -74,6 +74,28 @@ MALFORMED = {
         VALID + '\n[[variants]]\npreset = "gan"\nname = "again"\n',
         ["variants[2]: 'again' resolves to the same configuration as 'gan'"],
     ),
+    # Types are never coerced: TOML has them, and a wrong one is a mistake.
+    "string for a number": (
+        VALID.replace("kimg = 1", 'kimg = "100"'),
+        ["budget.kimg:", "valid number", "'100'"],
+    ),
+    "string seeds": (VALID.replace("seeds = [0, 1]", 'seeds = ["0"]'), ["seeds[0]:", "integer"]),
+    "float for an int": (
+        VALID.replace("d_steps = 3", "d_steps = 3\nbatch_size = 64.0"),
+        ["variants[1].batch_size:", "valid integer", "64.0"],
+    ),
+    "int for a bool": (
+        VALID.replace("d_steps = 3", "d_steps = 3\nconditional = 1"),
+        ["variants[1].conditional:", "valid boolean", "(got 1)"],
+    ),
+    "float dataset parameter for an int": (
+        VALID.replace("size = 2000", "size = 2000.0"),
+        ["datasets[0]", "params.size:", "valid integer", "2000.0"],
+    ),
+    "normalisation with no hidden layer to act on": (
+        VALID.replace("d_steps = 3", 'normalization = "batch"\ndepth = 1'),
+        ["variants[1]", "depth >= 2"],
+    ),
     "nightly tolerance typo": (
         VALID + "\n[nightly]\ntolerance = { fdi = 0.1 }\n",
         ["nightly.tolerance", "unknown metric 'fdi'", "did you mean 'fid'?"],

@@ -3,9 +3,10 @@
 Radford, Metz & Chintala 2016, "Unsupervised Representation Learning with Deep Convolutional
 Generative Adversarial Networks" (arXiv:1511.06434): strided (transposed) convolutions, batch
 norm in G, LeakyReLU in D, tanh output. D's input layer is never normalised; every later
-hidden layer is. At 8×8, where one strided convolution already reaches 4×4, D gains a 3×3
-stride-1 layer so that it has a hidden layer to normalise (version 2; before, the
-normalisation axis did nothing there). Class conditioning: the label embedding (one per label
+hidden layer is. At 8×8, where one strided convolution already reaches 4×4, D halves once
+more (to 2×2), starting from half the base width so that its last hidden layer is as wide as
+G's first: it then has a hidden layer to normalise (version 2; before, the normalisation
+axis did nothing there), at about a third of the cost of keeping the full width. Class conditioning: the label embedding (one per label
 factor) is concatenated to z in G and used as a projection term in D (Miyato & Koyama 2018).
 """
 
@@ -60,13 +61,15 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, channels, resolution, width, factors, conditional, normalization):
         super().__init__()
         start, downs = _layout(resolution)
+        if downs == 1:  # 8×8: one more halving (to 2×2) from half the width, so D has a
+            # hidden layer to normalise and ends as wide as G starts
+            start, downs, width = start // 2, 2, max(1, width // 2)
         # The input layer: a strided convolution, no normalisation.
         layers, features = [d_layer(nn.Conv2d(channels, width, 4, 2, 1), normalization)], width
         layers.append(nn.LeakyReLU(0.2))
-        hidden = [(4, 2, 1)] * (downs - 1) or [(3, 1, 1)]  # at 8×8: one stride-1 layer
-        for kernel, stride, padding in hidden:
+        for _ in range(downs - 1):
             layers += [
-                d_layer(nn.Conv2d(features, features * 2, kernel, stride, padding), normalization),
+                d_layer(nn.Conv2d(features, features * 2, 4, 2, 1), normalization),
                 d_norm(normalization, features * 2, conv=True),
                 nn.LeakyReLU(0.2),
             ]
