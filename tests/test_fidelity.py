@@ -278,3 +278,61 @@ def test_mnist_from_local_files_gets_its_own_classifier_metrics(tmp_path):
     assert evaluator.describe()["eval.extractor"].startswith("ganbench-mnist-cls-")
     scores = evaluator.score(torch.rand(32, 1, 28, 28) * 2 - 1)
     assert scores["fid_32_cls"] > 0 and 1 <= scores["modes_covered_32_cls"] <= 10
+
+
+def test_reference_count_is_in_the_name_when_the_split_is_smaller(digits_evaluator):
+    """1,438 training digits cannot be a 2,500-image reference: the name says 1,438."""
+    scores = digits_evaluator.score(torch.rand(2500, 1, 8, 8) * 2 - 1)
+    assert {"fid_2500_ref1438_cls", "kid_2500_ref1438_cls", "precision_2500_ref1438_cls"} <= set(
+        scores
+    )
+    assert "is_2500_cls" in scores and "modes_covered_2500_cls" in scores  # no reference
+
+
+def test_real_data_row_and_label_agreement_on_digits():
+    cell = make_cell(
+        "cgan",
+        "digits",
+        evaluation={
+            "num_samples": 2500,
+            "is_splits": 1,
+            "metrics": ["is", "fid", "label_agreement"],
+        },
+    )
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    evaluator = Evaluator(cell.evaluation, data, CPU, cache_dir(), cell.dataset_params)
+    real = evaluator.score_real()
+    # 359 held-out digits against all 1,438 training ones; one IS split, named as such.
+    assert set(real) == {"is_359_1split_cls", "fid_359_ref1438_cls", "label_agreement_359_cls"}
+    assert real["is_359_1split_cls"] >= 8.5
+    assert real["fid_359_ref1438_cls"] < 10
+    accuracy = float(evaluator.describe()["eval.classifier_accuracy"])
+    assert real["label_agreement_359_cls"] == pytest.approx(accuracy, abs=0.01)
+    # Samples generated for other labels than the ones they show agree at chance.
+    shuffled = evaluator.score(data.test_x, data.test_y.roll(1), conditional=True)
+    assert shuffled["label_agreement_359_cls"] < 0.25
+    # An unconditional generator has no label agreement at all (left out, never faked).
+    assert "label_agreement_359_cls" not in evaluator.score(data.test_x, data.test_y)
+
+
+def test_stacked_label_agreement_counts_each_channel_and_the_whole_triple():
+    cell = make_cell(
+        "cgan",
+        "stacked_digits",
+        {"size": 500, "test_size": 2000},
+        evaluation={"num_samples": 2000, "metrics": ["label_agreement", "label_agreement_digit"]},
+    )
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    evaluator = Evaluator(cell.evaluation, data, CPU, cache_dir(), cell.dataset_params)
+    tags = evaluator.describe()
+    joint, digit = float(tags["eval.classifier_accuracy"]), tags["eval.classifier_accuracy_digit"]
+    assert 0.85 < joint < float(digit)  # the triple is right less often than one digit
+    real = evaluator.score_real()
+    assert real["label_agreement_2k_cls"] == pytest.approx(joint, abs=1e-9)
+    assert real["label_agreement_digit_2k_cls"] > 0.95
+    # Keep the first digit right and scramble the other two: a third of the digits agree.
+    labels = data.test_y
+    wrong = (labels // 100) * 100 + (labels % 100 + 37) % 100
+    partly = evaluator.score(data.test_x, wrong, conditional=True)
+    assert partly["label_agreement_2k_cls"] < 0.05
+    assert partly["label_agreement_digit_2k_cls"] == pytest.approx(1 / 3, abs=0.05)

@@ -261,3 +261,27 @@ def test_nightly_twice_is_quiet_and_a_broken_variant_is_flagged(tmp_path):
         "nightly", suite, *args, "--baseline", reports / "nt" / "baseline.json", results=results
     )
     assert fifth.returncode == 0 and "pinned file" in fifth.stdout
+
+
+def test_a_metric_undefined_at_the_last_step_is_undefined_not_stale(tmp_path):
+    """reverse_kl logged at an earlier tick only (no high-quality sample at the end) must not
+    reach the table with the value MLflow keeps as "latest"."""
+    from harness.report.data import Source, load
+    from harness.report.stats import leaderboard
+    from harness.track.mlflow_tracker import MlflowTracker, tracking_uri
+
+    tracker = MlflowTracker(tmp_path, "stale")
+    for seed, last_kl in ((0, None), (1, 0.5)):
+        tags = {"spec_hash": f"h{seed}", "variant": "v", "dataset": "ring8", "seed": seed}
+        tags |= {"suite": "s", "status": "completed", "eval.metrics": "modes_covered,reverse_kl"}
+        run = tracker.start_run(f"v/{seed}", tags)
+        tracker.log_params(run, {"dataset_kind": "points"})
+        tracker.log_metrics(run, {"images_seen": 100, "modes_covered": 3, "reverse_kl": 2.0}, 100)
+        final = {"images_seen": 200, "modes_covered": 1}
+        tracker.log_metrics(run, final | ({"reverse_kl": last_kl} if last_kl else {}), 200)
+        tracker.end(run, "completed")
+    table = leaderboard(load(Source(tracking_uri(tmp_path), experiment="stale")))
+    kl = table[table["column"] == "reverse_kl"].iloc[0]
+    assert (kl["n"], kl["mean"], bool(kl["complete"])) == (1, 0.5, False)
+    modes = table[table["column"] == "modes_covered"].iloc[0]
+    assert (modes["n"], modes["mean"]) == (2, 1.0)
