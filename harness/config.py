@@ -681,7 +681,7 @@ class RunSpec:
         identity = {
             "protocol": SPEC_PROTOCOL,
             "dataset": {"name": self.dataset, "params": self.dataset_params},
-            "variant": without_new_defaults(self.variant, VariantSpec.ADDED_AXES),
+            "variant": without_new_defaults(self.variant, type(self.variant).ADDED_AXES),
             "seed": self.seed,
             "budget": self.budget.model_dump(mode="json", exclude={"max_minutes"}),
             # Which metrics and extractor score a cell does not change its training: adding a
