@@ -139,7 +139,7 @@ def summary_table(results, real: dict[str, dict] | None = None) -> str:
     rows, shown = [], set()
     for r in results:
         label = r.cell.dataset_label
-        if real and label in real and label not in shown:
+        if real and real.get(label) and label not in shown:
             shown.add(label)
             texts = real_rows[label]
             rows.append(

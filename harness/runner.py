@@ -312,14 +312,21 @@ def real_data_scores(cell: RunSpec, results: Path, device, data_cache: dict | No
     return key, scores, tags
 
 
-def log_real_data(cells, results: Path, device, tracker, data_cache) -> dict[str, dict]:
+def log_real_data(cells, results: Path, device, tracker, data_cache, stream) -> dict[str, dict]:
     """One real-data run per dataset of the suite in its experiment (kind ``real_data``),
-    created only when the experiment has none for this protocol; dataset label → scores."""
+    created only when the experiment has none for this protocol; dataset label → scores.
+    A dataset whose real-data row cannot be computed is reported and skipped: its cells then
+    fail on their own, one by one, as any cell does."""
     rows: dict[str, dict] = {}
     for cell in cells:
         if cell.dataset_label in rows or not cell.evaluation.metrics:
             continue
-        key, scores, tags = real_data_scores(cell, results, device, data_cache)
+        try:
+            key, scores, tags = real_data_scores(cell, results, device, data_cache)
+        except Exception as error:
+            print(f"note: no real-data row for {cell.dataset_label}: {error}", file=stream)
+            rows[cell.dataset_label] = {}
+            continue
         rows[cell.dataset_label] = scores
         if tracker.find_run({"kind": "real_data", "real_hash": key}):
             continue
@@ -405,7 +412,7 @@ def run_suite(
         )
     progress = make_progress(len(cells), stream)
     outcomes, data_cache = [], {}
-    real = log_real_data(cells, results, torch_device, tracker, data_cache)
+    real = log_real_data(cells, results, torch_device, tracker, data_cache, stream)
     try:
         for cell in cells:
             result = run_one(
