@@ -107,8 +107,10 @@ class LabelEmbedding(nn.Module):
 
 class Projection(nn.Module):
     """The projection term of a conditional discriminator (Miyato & Koyama 2018):
-    ⟨embed(y), h⟩, summed over label factors, embeddings Xavier-initialised as in the paper
-    (``nn.Embedding``'s N(0, 1) start made the term swamp D's output at 2,048 features)."""
+    ⟨embed(y), h⟩, summed over label factors, embeddings Xavier-initialised as in the
+    paper's code. On stacked digits the factorisation is what makes conditioning work (one
+    1,000-way table left the requested triple matched 0.8% of the time at the nightly
+    budget); the initialisation made no clear difference there."""
 
     def __init__(self, factors: tuple[int, ...], features: int, normalization: str) -> None:
         super().__init__()
