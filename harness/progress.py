@@ -114,16 +114,11 @@ def summary_table(results, real: dict[str, dict] | None = None) -> str:
     """A fixed-width table of every cell: status, wall time, images seen, losses, metrics;
     with ``real`` (dataset label → scores), a real-data row per dataset, at the same protocol,
     above that dataset's cells."""
-    from harness.evaluate import METRICS, same_protocol_but_count, split_key
-
-    registered = METRICS.names()
-
-    def is_metric(key: str) -> bool:
-        return any(key == name or key.startswith(name + "_") for name in registered)
+    from harness.evaluate import metric_base, same_protocol_but_count, split_key
 
     metrics: list[str] = []
     for record in [r.record for r in results]:
-        metrics += [k for k in record if is_metric(k) and k not in metrics]
+        metrics += [k for k in record if metric_base(k) and k not in metrics]
     # Real-data scores go under the matching column; a smaller held-out count is shown.
     real_rows: dict[str, dict[str, str]] = {}
     for label, scores in (real or {}).items():

@@ -57,6 +57,18 @@ def metric_key(
     return key + ("_cls" if classifier else "")
 
 
+def metric_base(key: str) -> str | None:
+    """The registered metric a logged key measures (``best/fid_2500_cls`` → ``fid``)."""
+    bare = key.removeprefix("best/")
+    found = None
+    for name in METRICS.names():
+        if (bare == name or bare.startswith(name + "_")) and (
+            found is None or len(name) > len(found)
+        ):
+            found = name
+    return found
+
+
 def split_key(key: str) -> tuple[str, str, str] | None:
     """A logged image-metric key as (metric, sample count, rest of the protocol):
     ``fid_359_ref1438_cls`` → ("fid", "359", "_ref1438_cls"); None for other keys."""

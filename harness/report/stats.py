@@ -11,22 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.evaluate import metric_base
+
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
-
-
-def metric_base(key: str) -> str | None:
-    """The registered metric a logged key measures (``best/fid_2500_cls`` → ``fid``)."""
-    from harness.evaluate import METRICS
-
-    bare = key.removeprefix("best/")
-    found = None
-    for name in METRICS.names():
-        if (bare == name or bare.startswith(name + "_")) and (
-            found is None or len(name) > len(found)
-        ):
-            found = name
-    return found
 
 
 def higher_is_better(key: str) -> bool:
