@@ -25,6 +25,15 @@ def _check_environment() -> None:
         raise SuiteError(str(error)) from None
 
 
+def _workers(value: str | int) -> int:
+    from harness.executors import parse_workers
+
+    try:
+        return parse_workers(value)
+    except ValueError as error:
+        raise SuiteError(str(error)) from None
+
+
 def _load(suite_path: str, only: str | None):
     """The suite, its ``--only`` filters and the selected cells; raises ``SuiteError``."""
     _check_environment()
@@ -55,12 +64,15 @@ def run(
     results_dir: str | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
+    workers: str | int = 1,
 ) -> int:
-    """Validate the suite, then run it (or print its matrix with ``dry_run``)."""
+    """Validate the suite, then run it (or print its matrix with ``dry_run``); ``workers``
+    local processes (a number or ``auto``) run cells side by side."""
     from harness.runner import read_state, results_root, run_dir_of
 
     try:
         suite, filters, cells = _load(suite_path, only)
+        workers = _workers(workers)
     except SuiteError as error:
         return _error(str(error), err)
     if not cells:
@@ -79,7 +91,9 @@ def run(
     if (code := _preflight(suite_path, suite, cells, results, err)) is not None:
         return code
     try:
-        outcome = run_suite(suite, results, device=device, only=filters, stream=err)
+        outcome = run_suite(
+            suite, results, device=device, only=filters, stream=err, workers=workers
+        )
     except RuntimeError as error:  # e.g. --device cuda without CUDA
         return _error(str(error), err)
     print(summary_table(outcome.results, outcome.real), file=out)
@@ -240,6 +254,7 @@ def nightly(
     reports_dir: str = "reports",
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
+    workers: str | int = 1,
 ) -> int:
     """Run the suite afresh, compare with the baseline, write reports/<suite>/nightly-<date>.*;
     exit 1 when a cell regressed or failed."""
@@ -247,6 +262,7 @@ def nightly(
 
     try:
         suite, _, cells = _load(suite_path, None)
+        workers = _workers(workers)
     except SuiteError as error:
         return _error(str(error), err)
     if baseline and not Path(baseline).is_file() and "=" not in baseline:
@@ -265,7 +281,7 @@ def nightly(
         return code
     try:
         code, comparisons, written, verdict, base, run = run_nightly(
-            suite, results, device, baseline, update_baseline, Path(reports_dir), err
+            suite, results, device, baseline, update_baseline, Path(reports_dir), err, workers
         )
     except LookupError as error:
         return _error(str(error.args[0]), err)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 LIST_KINDS = ("variants", "datasets", "metrics", "suites")
+WORKERS_HELP = (
+    "cells side by side in N local processes, one torch thread each, same numbers "
+    "(default 1; 'auto': one per core)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="results root (default: $GANBENCH_RESULTS or ./results)",
     )
+    run.add_argument("--workers", default="1", help=WORKERS_HELP)
 
     rescore = commands.add_parser(
         "eval", help="re-score finished cells' checkpoints with the suite's current metrics"
@@ -87,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     nightly.add_argument("--results-dir", metavar="DIR")
     nightly.add_argument("--reports-dir", metavar="DIR", default="reports")
+    nightly.add_argument("--workers", default="1", help=WORKERS_HELP)
 
     validate = commands.add_parser("validate", help="check a suite file without running it")
     validate.add_argument("suite")
@@ -113,7 +119,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     from harness import api
 
     if args.command == "run":
-        return api.run(args.suite, args.only, args.dry_run, args.device, args.results_dir)
+        return api.run(
+            args.suite,
+            args.only,
+            args.dry_run,
+            args.device,
+            args.results_dir,
+            workers=args.workers,
+        )
     if args.command == "eval":
         return api.rescore(args.suite, args.only, args.run_id, args.device, args.results_dir)
     if args.command == "study":
@@ -138,6 +151,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.device,
             args.results_dir,
             args.reports_dir,
+            workers=args.workers,
         )
     if args.command == "validate":
         return api.validate(args.suite)

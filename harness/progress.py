@@ -4,6 +4,7 @@ summary table printed at the end of a suite."""
 from __future__ import annotations
 
 import sys
+import threading
 from typing import TextIO
 
 HEADLINE_STATS = ("loss_d", "loss_g")
@@ -21,93 +22,128 @@ def _tick_line(record: dict) -> str:
     return " ".join(parts)
 
 
-class PlainProgress:
-    """One line per cell start, tick and end; for logs, CI and pipes."""
+class CellProgress:
+    """One cell's view of the suite's progress (what ``run_one`` and the tick loop call)."""
 
-    def __init__(self, total_cells: int, stream: TextIO | None = None) -> None:
-        self.total, self.stream, self.index = total_cells, stream or sys.stderr, 0
-        self.cell = None
-
-    def _print(self, text: str) -> None:
-        print(f"[{self.index}/{self.total}] {text}", file=self.stream, flush=True)
+    def __init__(self, suite_progress, position: int) -> None:
+        self.suite, self.position = suite_progress, position
 
     def cell_started(self, cell, total_iterations: int, start_iteration: int) -> None:
-        self.index += 1
-        self.cell = cell
-        resumed = f", resuming at iteration {start_iteration}" if start_iteration else ""
-        self._print(f"{cell.cell_name} [{cell.spec_hash}] {total_iterations} iterations{resumed}")
+        self.suite.cell_started(self.position, cell, total_iterations, start_iteration)
 
     def step(self, iteration: int) -> None:
-        pass
+        self.suite.step(self.position, iteration)
 
     def tick(self, record: dict) -> None:
-        self._print(f"  tick {record['tick']}: {_tick_line(record)}")
+        self.suite.tick(self.position, record)
 
-    def cell_finished(self, result) -> None:
+
+class PlainProgress:
+    """One line per cell start, tick and end; for logs, CI and pipes. Lines carry the cell's
+    position in the suite (``[3/20]``), so cells running side by side stay readable."""
+
+    def __init__(self, total_cells: int, stream: TextIO | None = None) -> None:
+        self.total, self.stream = total_cells, stream or sys.stderr
+        self.lock = threading.Lock()  # worker events arrive on another thread
+
+    def for_cell(self, position: int) -> CellProgress:
+        return CellProgress(self, position)
+
+    def _print(self, position: int, text: str) -> None:
+        print(f"[{position}/{self.total}] {text}", file=self.stream, flush=True)
+
+    def cell_started(self, position, cell, total_iterations: int, start_iteration: int) -> None:
+        resumed = f", resuming at iteration {start_iteration}" if start_iteration else ""
+        with self.lock:
+            self._print(
+                position, f"{cell.cell_name} [{cell.spec_hash}] {total_iterations} iterations{resumed}"
+            )
+
+    def step(self, position: int, iteration: int) -> None:
+        pass
+
+    def tick(self, position: int, record: dict) -> None:
+        with self.lock:
+            self._print(position, f"  tick {record['tick']}: {_tick_line(record)}")
+
+    def cell_finished(self, position: int, result) -> None:
         if result.skipped:
-            self.index += 1
-            self._print(f"{result.cell.cell_name}: already {result.status}, skipped")
-            return
-        wall = result.record.get("wall_seconds")
-        took = f" in {wall:.1f} s" if wall is not None else ""
-        reason = f" ({result.reason})" if result.reason else ""
-        self._print(f"{result.cell.cell_name}: {result.status}{took}{reason}")
+            text = f"{result.cell.cell_name}: already {result.status}, skipped"
+        else:
+            wall = result.record.get("wall_seconds")
+            took = f" in {wall:.1f} s" if wall is not None else ""
+            reason = f" ({result.reason})" if result.reason else ""
+            text = f"{result.cell.cell_name}: {result.status}{took}{reason}"
+        with self.lock:
+            self._print(position, text)
 
     def close(self) -> None:
         pass
 
 
 class BarProgress(PlainProgress):
-    """An overall bar over cells and a bar over the current cell's iterations."""
+    """An overall bar over cells and, when cells run one at a time, a bar over the current
+    cell's iterations."""
 
-    def __init__(self, total_cells: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total_cells: int, stream: TextIO | None = None, cell_bars=True) -> None:
         from tqdm import tqdm
 
         super().__init__(total_cells, stream)
-        self._tqdm = tqdm
+        self._tqdm, self.cell_bars = tqdm, cell_bars
         self.overall = tqdm(
             total=total_cells, desc="suite", unit="cell", position=0, file=self.stream
         )
         self.bar = None
 
-    def _print(self, text: str) -> None:
-        self._tqdm.write(f"[{self.index}/{self.total}] {text}", file=self.stream)
+    def _print(self, position: int, text: str) -> None:
+        self._tqdm.write(f"[{position}/{self.total}] {text}", file=self.stream)
 
-    def cell_started(self, cell, total_iterations: int, start_iteration: int) -> None:
-        super().cell_started(cell, total_iterations, start_iteration)
-        self.bar = self._tqdm(
-            total=total_iterations,
-            initial=start_iteration,
-            desc=cell.cell_name,
-            unit="it",
-            position=1,
-            leave=False,
-            file=self.stream,
-        )
-        self._last = start_iteration
+    def cell_started(self, position, cell, total_iterations: int, start_iteration: int) -> None:
+        super().cell_started(position, cell, total_iterations, start_iteration)
+        if not self.cell_bars:
+            return
+        with self.lock:
+            self.bar = self._tqdm(
+                total=total_iterations,
+                initial=start_iteration,
+                desc=cell.cell_name,
+                unit="it",
+                position=1,
+                leave=False,
+                file=self.stream,
+            )
+            self._last = start_iteration
 
-    def step(self, iteration: int) -> None:
-        self.bar.update(iteration - self._last)
-        self._last = iteration
+    def step(self, position: int, iteration: int) -> None:
+        if self.bar is not None:
+            self.bar.update(iteration - self._last)
+            self._last = iteration
 
-    def tick(self, record: dict) -> None:
+    def tick(self, position: int, record: dict) -> None:
+        if self.bar is None:
+            return super().tick(position, record)
         self.bar.set_postfix({k: _fmt(record[k]) for k in HEADLINE_STATS if k in record})
 
-    def cell_finished(self, result) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-        super().cell_finished(result)
-        self.overall.update(1)
+    def cell_finished(self, position: int, result) -> None:
+        with self.lock:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+        super().cell_finished(position, result)
+        with self.lock:
+            self.overall.update(1)
 
     def close(self) -> None:
         self.overall.close()
 
 
-def make_progress(total_cells: int, stream: TextIO | None = None) -> PlainProgress:
+def make_progress(total_cells: int, stream: TextIO | None = None, parallel=False) -> PlainProgress:
+    """Bars on a terminal (only the overall one when cells run in parallel), else lines."""
     stream = stream or sys.stderr
     isatty = getattr(stream, "isatty", lambda: False)()
-    return BarProgress(total_cells, stream) if isatty else PlainProgress(total_cells, stream)
+    if not isatty:
+        return PlainProgress(total_cells, stream)
+    return BarProgress(total_cells, stream, cell_bars=not parallel)
 
 
 def summary_table(results, real: dict[str, dict] | None = None) -> str:

@@ -153,7 +153,7 @@ def run_one(
     ``on_eval``, which sees every evaluated tick and may stop the cell (status ``pruned``)."""
     from harness.progress import PlainProgress
 
-    progress = progress or PlainProgress(total_cells=1)
+    progress = progress or PlainProgress(total_cells=1).for_cell(1)
     run_dir = Path(run_dir) if run_dir else run_dir_of(cell, results)
     state = read_state(run_dir)
     if state.get("status") in FINAL_STATUSES:
@@ -305,12 +305,15 @@ def run_suite(
     fresh_dir: Path | None = None,
     experiment: str | None = None,
     parent_tags: dict | None = None,
+    workers: int = 1,
 ) -> SuiteResult:
     """Run every selected cell of a suite under one MLflow parent run.
 
+    ``workers`` > 1 runs the cells in that many local processes (same numbers, bit for bit).
     ``fresh_dir`` gives every cell a new run directory under it (a nightly run retrains
     everything instead of skipping finished cells); ``experiment`` and ``parent_tags`` file
     the invocation elsewhere and tag it."""
+    from harness.executors import Context, InProcess, Job, LocalProcesses
     from harness.progress import make_progress
     from harness.track.mlflow_tracker import MlflowTracker
 
@@ -319,11 +322,20 @@ def run_suite(
     torch_device = resolve_device(device)
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
-    tracker = MlflowTracker(results, experiment or suite.experiment)
-    # An invocation that trains nothing (every cell already finished) adds no run.
-    pending = fresh_dir is not None or any(
-        read_state(run_dir_of(cell, results)).get("status") not in FINAL_STATUSES for cell in cells
-    )
+    experiment = experiment or suite.experiment
+    tracker = MlflowTracker(results, experiment)
+    jobs = [
+        Job(position, cell, Path(fresh_dir) / cell.spec_hash if fresh_dir else None)
+        for position, cell in enumerate(cells, start=1)
+    ]
+    # Finished cells are skipped here; an invocation that trains nothing adds no run.
+    pending = [
+        job
+        for job in jobs
+        if read_state(job.run_dir or run_dir_of(job.cell, results)).get("status")
+        not in FINAL_STATUSES
+    ]
+    waiting = {job.position for job in pending}
     parent = None
     if pending:
         parent = tracker.start_run(
@@ -333,37 +345,42 @@ def run_suite(
                 "suite_version": suite.version,
                 "cells": len(cells),
                 "kind": "suite_invocation",
+                "workers": min(workers, len(pending)),
                 **environment_tags(torch_device),
                 **(parent_tags or {}),
             },
         )
-    progress = make_progress(len(cells), stream)
-    outcomes, data_cache = [], {}
+    context = Context(results, str(torch_device), experiment, parent)
+    parallel = workers > 1 and len(pending) > 1
+    executor = (
+        LocalProcesses(context, workers) if parallel else InProcess(context, tracker, torch_device)
+    )
+    progress = make_progress(len(cells), stream, parallel=parallel)
+    outcomes: dict[int, CellResult] = {}
     from harness.real_data import log_real_data
 
+    data_cache = getattr(executor, "data_cache", {})
     real = log_real_data(cells, results, torch_device, tracker, data_cache, stream)
     try:
-        for cell in cells:
-            result = run_one(
-                cell,
-                results,
-                torch_device,
-                tracker,
-                parent,
-                progress,
-                data_cache,
-                run_dir=Path(fresh_dir) / cell.spec_hash if fresh_dir else None,
-            )
-            progress.cell_finished(result)
-            outcomes.append(result)
+        for job in jobs:
+            if job.position not in waiting:  # finished: run_one reads its state and skips
+                outcomes[job.position] = run_one(
+                    job.cell, results, torch_device, tracker, run_dir=job.run_dir
+                )
+                progress.cell_finished(job.position, outcomes[job.position])
+        for position, result in executor.run(pending, progress):
+            progress.cell_finished(position, result)
+            outcomes[position] = result
     finally:
         progress.close()
         if parent is not None:
             counts: dict[str, Any] = {}
-            for r in outcomes:
+            for r in outcomes.values():
                 counts[f"cells.{r.status}"] = counts.get(f"cells.{r.status}", 0) + 1
-            skipped = sum(r.skipped for r in outcomes)
+            skipped = sum(r.skipped for r in outcomes.values())
             tracker.set_tags(parent, {**counts, "cells.skipped": skipped})
-            ok = len(outcomes) == len(cells) and all(r.status == "completed" for r in outcomes)
+            ok = len(outcomes) == len(cells) and all(
+                r.status == "completed" for r in outcomes.values()
+            )
             tracker.end(parent, "completed" if ok else "failed")
-    return SuiteResult(suite, outcomes, parent, real)
+    return SuiteResult(suite, [outcomes[p] for p in sorted(outcomes)], parent, real)

@@ -335,6 +335,7 @@ def run_nightly(
     update_baseline: bool,
     reports: Path,
     stream,
+    workers: int = 1,
 ):
     """Run, compare, write the reports; (exit code, comparisons)."""
     from harness.runner import git_commit, run_suite
@@ -351,6 +352,7 @@ def run_nightly(
         fresh_dir=Path(results) / "nightly" / suite.name / stamp,
         experiment=nightly_experiment(suite),
         parent_tags={"kind": "nightly", "nightly.date": date, "nightly.stamp": stamp},
+        workers=workers,
     )
     parent = outcome.parent_run_id
     current = load(Source(uri, parent_run_id=parent))

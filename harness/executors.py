@@ -1,0 +1,198 @@
+"""Executors: where a suite's cells run. Every executor calls the same ``run_one``.
+
+- ``InProcess`` (the default) runs the cells one after another in this process.
+- ``LocalProcesses(n)`` runs them in ``n`` worker processes on this machine, each pinned to
+  ``GANBENCH_THREADS`` torch threads (1 by default), so a cell gives the same numbers bit for
+  bit whichever executor ran it. The driver owns the invocation's parent run and the progress
+  output; workers attach their cells' runs to the parent and send their progress back over a
+  queue.
+
+An executor's ``run(jobs, progress)`` takes ``Job``s (a cell and its run directory) and yields
+``(position, CellResult)`` as cells finish, in any order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Job:
+    """One cell for an executor: where it sits in the suite and where its run directory is."""
+
+    position: int  # 1-based, as progress lines show it
+    cell: object  # RunSpec
+    run_dir: Path | None = None  # None: the cell's own directory under the results root
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every worker needs to run a cell, all of it picklable."""
+
+    results: Path
+    device: str
+    experiment: str
+    parent_run_id: str | None
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def parse_workers(value: str | int) -> int:
+    """``--workers``: a whole number >= 1, or ``auto`` (one per core this process may use)."""
+    if value == "auto":
+        return available_cores()
+    try:
+        workers = int(value)
+    except (TypeError, ValueError):
+        workers = 0
+    if workers < 1:
+        raise ValueError(f"--workers {value!r}: must be a whole number >= 1 or 'auto'")
+    return workers
+
+
+class InProcess:
+    """Cells one after another in this process, sharing loaded datasets."""
+
+    workers = 1
+
+    def __init__(self, context: Context, tracker, torch_device) -> None:
+        self.context, self.tracker, self.device = context, tracker, torch_device
+        self.data_cache: dict = {}
+
+    def run(self, jobs: list[Job], progress) -> Iterator[tuple[int, object]]:
+        from harness.runner import run_one
+
+        for job in jobs:
+            result = run_one(
+                job.cell,
+                self.context.results,
+                self.device,
+                self.tracker,
+                self.context.parent_run_id,
+                progress.for_cell(job.position),
+                self.data_cache,
+                run_dir=job.run_dir,
+            )
+            yield job.position, result
+
+
+class LocalProcesses:
+    """Cells in ``workers`` spawned processes on this machine, as workers come free."""
+
+    def __init__(self, context: Context, workers: int) -> None:
+        self.context, self.workers = context, workers
+
+    def run(self, jobs: list[Job], progress) -> Iterator[tuple[int, object]]:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        from harness.runner import CellResult
+        from harness.train.seeding import cpu_threads
+
+        spawn = multiprocessing.get_context("spawn")
+        queue = spawn.Queue()
+        relay = threading.Thread(target=_relay, args=(queue, progress), daemon=True)
+        relay.start()
+        pool = ProcessPoolExecutor(
+            max_workers=min(self.workers, len(jobs)),
+            mp_context=spawn,
+            initializer=_worker_init,
+            initargs=(queue,),
+        )
+        try:
+            with _native_threads(cpu_threads()):  # workers are spawned by these submits
+                futures = {pool.submit(_worker_run, self.context, job): job for job in jobs}
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool as error:
+                    reason = f"worker process died ({error}); re-run to resume the cell"
+                    result = CellResult(job.cell, "failed", reason)
+                yield job.position, result
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
+            queue.put(None)
+            relay.join(timeout=10)
+
+
+@contextlib.contextmanager
+def _native_threads(count: int):
+    """Spawned workers start with OpenMP/OpenBLAS/MKL pinned to ``count`` threads too, so
+    NumPy and SciPy in evaluation do not oversubscribe the cores the workers share."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(count) for name in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _relay(queue, progress) -> None:
+    """Replay the workers' progress events on the driver's progress output."""
+    while (event := queue.get()) is not None:
+        position, method, args = event
+        getattr(progress.for_cell(position), method)(*args)
+
+
+# -- inside a worker process ------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+class _QueueProgress:
+    """A worker's progress: events go to the driver, which prints them."""
+
+    def __init__(self, queue, position: int) -> None:
+        self.queue, self.position = queue, position
+
+    def cell_started(self, cell, total_iterations: int, start_iteration: int) -> None:
+        self.queue.put((self.position, "cell_started", (cell, total_iterations, start_iteration)))
+
+    def step(self, iteration: int) -> None:
+        pass
+
+    def tick(self, record: dict) -> None:
+        self.queue.put((self.position, "tick", (record,)))
+
+
+def _worker_init(queue) -> None:
+    _WORKER.update(queue=queue, data_cache={}, trackers={})
+
+
+def _worker_run(context: Context, job: Job):
+    from harness.runner import resolve_device, run_one
+    from harness.track.mlflow_tracker import MlflowTracker
+
+    key = (str(context.results), context.experiment)
+    if key not in _WORKER["trackers"]:
+        _WORKER["trackers"][key] = MlflowTracker(context.results, context.experiment)
+    return run_one(
+        job.cell,
+        context.results,
+        resolve_device(context.device),
+        _WORKER["trackers"][key],
+        context.parent_run_id,
+        _QueueProgress(_WORKER["queue"], job.position),
+        _WORKER["data_cache"],
+        run_dir=job.run_dir,
+    )
