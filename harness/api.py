@@ -214,7 +214,7 @@ def report(
     from harness.report.data import Source
     from harness.report.leaderboard import build, write
 
-    expected = hashes = None
+    expected = hashes = published = None
     if suite_path:
         try:
             suite = load_suite(suite_path)
@@ -225,6 +225,7 @@ def report(
         hashes = {c.spec_hash for c in cells}
         expected = {d.display_name: len(suite.seeds) for d in suite.datasets}
         name, title = suite.name, f"{suite.name} v{suite.version} leaderboard"
+        published = suite.published
     elif experiment:
         source = Source(uri, experiment=experiment)
         name, title = re.sub(r"[^A-Za-z0-9_.-]+", "-", experiment), f"{experiment} leaderboard"
@@ -232,7 +233,7 @@ def report(
         source = Source(uri, parent_run_id=run_id)
         name, title = f"run-{run_id}", f"invocation {run_id} leaderboard"
     try:
-        built = build(source, title, expected, hashes, with_figures=figures)
+        built = build(source, title, expected, hashes, with_figures=figures, published=published)
     except LookupError as error:
         return _error(str(error.args[0]), err)
     except Exception as error:  # an unreachable server, an unknown run id

@@ -85,9 +85,12 @@ class VariantSpec(Strict):
     set away from their default, so adding an axis leaves every existing cell's hash as it was.
     """
 
-    ADDED_AXES: typing.ClassVar[frozenset[str]] = frozenset()
+    ADDED_AXES: typing.ClassVar[frozenset[str]] = frozenset(
+        {"recipe", "pack", "attention", "g_spectral", "d_width"}
+    )
 
     preset: str
+    recipe: str = Field("adversarial", description="the training recipe; the preset names it")
     architecture: str = "mlp"
     loss: str = "nonsaturating"
     penalty: str = "none"
@@ -103,6 +106,18 @@ class VariantSpec(Strict):
     latent_dim: int = Field(64, ge=1)
     width: int = Field(128, ge=1, description="hidden units (MLP) or base channels (conv)")
     depth: int = Field(3, ge=1, description="hidden layers of the MLP")
+    pack: int = Field(1, ge=1, description="PacGAN: samples D judges at once (1: no packing)")
+    attention: int = Field(0, ge=0, description="feature size of G's and D's self-attention")
+    g_spectral: bool = Field(False, description="spectral normalisation of G's weight layers")
+    d_width: int = Field(0, ge=0, description="D's width when not width (resnet, maxout)")
+
+
+# Axes only some architectures implement, and which: set elsewhere, they are an error.
+ARCHITECTURE_AXES = {
+    "attention": ("resnet",),
+    "g_spectral": ("resnet",),
+    "d_width": ("resnet", "maxout"),
+}
 
 
 class VariantEntry(Strict):
@@ -110,6 +125,9 @@ class VariantEntry(Strict):
 
     preset: str
     name: str | None = Field(None, min_length=1)
+    datasets: Names | None = Field(
+        None, min_length=1, description="labels of the suite's datasets it runs on (all)"
+    )
     architecture: str | None = None
     loss: str | None = None
     penalty: str | None = None
@@ -125,6 +143,10 @@ class VariantEntry(Strict):
     latent_dim: int | None = Field(None, ge=1)
     width: int | None = Field(None, ge=1)
     depth: int | None = Field(None, ge=1)
+    pack: int | None = Field(None, ge=1)
+    attention: int | None = Field(None, ge=0)
+    g_spectral: bool | None = None
+    d_width: int | None = Field(None, ge=0)
 
     @field_validator("preset")
     @classmethod
@@ -150,12 +172,25 @@ class VariantEntry(Strict):
     def display_name(self) -> str:
         return self.name or self.preset
 
+    def runs_on(self, dataset: DatasetEntry) -> bool:
+        return self.datasets is None or dataset.display_name in self.datasets
+
     def resolve(self, kind: str) -> VariantSpec:
         """The preset's axes for this dataset kind, with this entry's overrides on top."""
         from harness.variants import ARCHITECTURES, PRESETS
 
+        kinds = PRESETS.meta(self.preset).get("kinds", ("points", "images"))
+        if kind not in kinds:
+            fits = [n for n in PRESETS.names() if kind in PRESETS.meta(n).get("kinds", (kind,))]
+            raise ValueError(
+                f"preset '{self.preset}' fits {' and '.join(kinds)} datasets, not {kind}; "
+                f"allowed on {kind}: {', '.join(fits)}; or run it on some datasets only "
+                "(datasets = [...])"
+            )
         values: dict[str, Any] = {"preset": self.preset, **PRESETS.get(self.preset)(kind)}
-        for key, value in self.model_dump(exclude={"preset", "name"}, exclude_none=True).items():
+        for key, value in self.model_dump(
+            exclude={"preset", "name", "datasets"}, exclude_none=True
+        ).items():
             if isinstance(value, dict):
                 value = {**values.get(key, {}), **value}
             values[key] = value
@@ -168,6 +203,24 @@ class VariantEntry(Strict):
             raise ValueError(
                 f"normalization '{spec.normalization}' acts on the MLP discriminator's hidden "
                 "layers after its input layer; allowed: depth >= 2, or normalization none/spectral"
+            )
+        for axis, architectures in ARCHITECTURE_AXES.items():
+            default = VariantSpec.model_fields[axis].get_default()
+            if getattr(spec, axis) != default and spec.architecture not in architectures:
+                raise ValueError(
+                    f"{axis} is implemented by the {', '.join(architectures)} architecture, "
+                    f"not '{spec.architecture}'; allowed: {axis} = {default!r} (its default) "
+                    f"or architecture = {' or '.join(architectures)}"
+                )
+        if spec.conditional and not ARCHITECTURES.meta(spec.architecture).get("conditional", 1):
+            raise ValueError(
+                f"architecture '{spec.architecture}' is unconditional; allowed: conditional = "
+                "false, or another architecture"
+            )
+        if spec.pack > 1 and spec.conditional:
+            raise ValueError(
+                f"pack {spec.pack} packs unconditional samples (PacGAN); allowed: pack = 1 "
+                "for a conditional variant"
             )
         if kind not in ARCHITECTURES.meta(spec.architecture)["kinds"]:
             raise ValueError(
@@ -209,6 +262,15 @@ class DatasetEntry(Strict):
         from harness.data import DATASETS
 
         return DATASETS.meta(self.name)["kind"]
+
+    @property
+    def resolution(self) -> int | None:
+        """The image size the nets are built for (None for points)."""
+        from harness.data import DATASETS
+
+        if self.kind != "images":
+            return None
+        return self.resolved_params().get("resolution") or DATASETS.meta(self.name)["resolution"]
 
     def resolved_params(self) -> dict[str, Any]:
         """The dataset's parameters with defaults filled in, validated by its own model."""
@@ -385,7 +447,7 @@ class StudySpec(Strict):
 def searchable_paths() -> list[str]:
     paths = []
     for name in VariantEntry.model_fields:
-        if name in ("preset", "name"):
+        if name in ("preset", "name", "datasets"):
             continue
         if name in ("g_opt", "d_opt"):
             paths += [f"{name}.{key}" for key in OptimizerOverride.model_fields if key != "betas"]
@@ -411,6 +473,34 @@ def _field_type(path: str) -> type:
     model, name = (OptimizerOverride, tail) if tail else (VariantEntry, head)
     args = [a for a in typing.get_args(model.model_fields[name].annotation) if a is not type(None)]
     return args[0] if args else model.model_fields[name].annotation
+
+
+class PublishedEntry(Strict):
+    """A published number the suite replays, stored beside it: ``ganbench report`` puts it
+    next to the reproduced one with the budget ratio and a verdict."""
+
+    variant: str = Field(description="a variant label of this suite")
+    dataset: str = Field(description="a dataset label of this suite")
+    metric: str = Field(description="the logged metric name, protocol included")
+    value: float
+    spread: float | None = Field(None, ge=0, description="± as published (std over runs)")
+    runs: int | None = Field(None, ge=1, description="runs the published value averages")
+    samples: int | None = Field(None, ge=1, description="samples each evaluation used")
+    budget_kimg: float | None = Field(None, gt=0, description="images shown to D, thousands")
+    budget_g_steps: int | None = Field(None, gt=0, description="generator steps")
+    source: str = Field(min_length=1, description="paper, table and where the value was read")
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        from harness.evaluate import METRICS, metric_base
+
+        if metric_base(value) is None:
+            raise ValueError(
+                f"'{value}' names no registered metric; allowed: a logged name of one of "
+                f"{', '.join(METRICS.names())}"
+            )
+        return value
 
 
 class NightlySpec(Strict):
@@ -448,6 +538,7 @@ class SuiteSpec(Strict):
     tracking: TrackingSpec = TrackingSpec()
     study: StudySpec | None = None
     nightly: NightlySpec = NightlySpec()
+    published: list[PublishedEntry] = []
 
     @field_validator("version", mode="before")
     @classmethod
@@ -472,7 +563,25 @@ class SuiteSpec(Strict):
                     raise ValueError(
                         f"{field_name}: two entries are called '{name}'; give one a name/label"
                     )
-        kinds = {d.kind for d in self.datasets}
+        labels = [d.display_name for d in self.datasets]
+        variants = [v.display_name for v in self.variants]
+        for index, entry in enumerate(self.published):
+            for field_name, value, allowed in (
+                ("variant", entry.variant, variants),
+                ("dataset", entry.dataset, labels),
+            ):
+                if value not in allowed:
+                    raise ValueError(
+                        f"published[{index}].{field_name}: '{value}' is not a {field_name} of "
+                        f"this suite; allowed: {', '.join(allowed)}{did_you_mean(value, allowed)}"
+                    )
+        for index, variant in enumerate(self.variants):
+            for label in variant.datasets or ():
+                if label not in labels:
+                    raise ValueError(
+                        f"variants[{index}].datasets: '{label}' is not a dataset of this suite; "
+                        f"allowed: {', '.join(labels)}{did_you_mean(label, labels)}"
+                    )
         for metric in self.evaluation.metrics or ():
             extractor = self.evaluation.extractor
             if not any(metric_applies(metric, d.name, d.kind, extractor) for d in self.datasets):
@@ -485,9 +594,27 @@ class SuiteSpec(Strict):
                         else ")"
                     )
                 )
-        for kind in sorted(kinds):
+        from harness.variants.nets.layout import check_layout
+
+        for d_index, dataset in enumerate(self.datasets):
+            if dataset.kind != "images":
+                continue
+            for index, variant in enumerate(self.variants):
+                if not variant.runs_on(dataset):
+                    continue
+                try:
+                    spec = variant.resolve("images")
+                    check_layout(spec.architecture, dataset.resolution, spec.attention)
+                except (ValueError, ValidationError) as error:
+                    raise ValueError(
+                        f"variants[{index}] on datasets[{d_index}] ('{dataset.display_name}'): "
+                        f"{_first_message(error)}"
+                    ) from None
+        for kind in sorted({d.kind for d in self.datasets}):
             seen: dict[str, int] = {}
             for index, variant in enumerate(self.variants):
+                if not any(variant.runs_on(d) for d in self.datasets if d.kind == kind):
+                    continue
                 try:
                     resolved = variant.resolve(kind).model_dump_json()
                 except (ValueError, ValidationError) as error:
@@ -733,10 +860,12 @@ def code_versions(dataset: str, variant: VariantSpec) -> dict[str, int]:
     its loss, its penalty and its normalisation. Each entry's version is bumped whenever its
     behaviour changes (a test pins each entry's source to its version)."""
     from harness.data import DATASETS
+    from harness.recipes import RECIPES
     from harness.variants import ARCHITECTURES, LOSSES, NORMALIZATIONS, PENALTIES
 
     used = (
         ("dataset", DATASETS, dataset),
+        ("recipe", RECIPES, variant.recipe),
         ("architecture", ARCHITECTURES, variant.architecture),
         ("loss", LOSSES, variant.loss),
         ("penalty", PENALTIES, variant.penalty),
@@ -766,6 +895,8 @@ def expand(suite: SuiteSpec) -> list[RunSpec]:
         evaluation = suite.evaluation.model_copy(update={"metrics": metrics})
         params = dataset.resolved_params()
         for variant in suite.variants:
+            if not variant.runs_on(dataset):
+                continue
             resolved = variant.resolve(kind)
             for seed in suite.seeds:
                 cells.append(

@@ -56,7 +56,8 @@ class PlainProgress:
         resumed = f", resuming at iteration {start_iteration}" if start_iteration else ""
         with self.lock:
             self._print(
-                position, f"{cell.cell_name} [{cell.spec_hash}] {total_iterations} iterations{resumed}"
+                position,
+                f"{cell.cell_name} [{cell.spec_hash}] {total_iterations} iterations{resumed}",
             )
 
     def step(self, position: int, iteration: int) -> None:

@@ -43,21 +43,17 @@ def rescore_cell(cell: RunSpec, results: Path, device, tracker, data_cache: dict
     evaluator = Evaluator(cell.evaluation, data, device, cache_root(results), cell.dataset_params)
     trainer = Trainer(cell, data, device, evaluator, run_dir)
     trainer.resume(run_dir / "checkpoint.pt")
-    generator = trainer.G_ema if trainer.G_ema is not None else trainer.G
-    variant = cell.variant
+    sampler = trainer.recipe.sampler()
 
     result = Rescored(cell, run_id)
     step = trainer.images_seen
-    final = evaluator.evaluate(generator, variant.latent_dim, variant.conditional, final=True)
+    final = evaluator.evaluate(sampler, final=True)
     final = {k: v for k, v in final.items() if k not in ("eval_seconds", "eval_reference_cached")}
     targets = [(final, step)]
     if (run_dir / "best.pt").exists():
         best_state = load_checkpoint(run_dir / "best.pt")
-        generator.load_state_dict(best_state["generator"])
-        best = evaluator.score(
-            *evaluator.generate(generator, variant.latent_dim, variant.conditional),
-            variant.conditional,
-        )
+        sampler.load_state_dict(best_state["generator"])
+        best = evaluator.score(*evaluator.generate(sampler), sampler.conditional)
         best = {f"best/{k}": v for k, v in best.items() if k != "eval_reference_cached"}
         targets.append((best, step))  # best/ scores are logged at the final step, as in training
     for scores, at in targets:

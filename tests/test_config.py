@@ -67,7 +67,7 @@ MALFORMED = {
     ),
     "architecture that does not fit": (
         VALID.replace("d_steps = 3", 'architecture = "dcgan"'),
-        ["variants[1]", "architecture 'dcgan' does not fit points datasets", "allowed: mlp"],
+        ["variants[1]", "architecture 'dcgan' does not fit points datasets", "allowed: maxout, mlp"],
     ),
     "invalid toml": (VALID.replace('name = "t"', "name = "), ["invalid TOML"]),
     "two variants that are one cell": (
@@ -95,6 +95,14 @@ MALFORMED = {
     "normalisation with no hidden layer to act on": (
         VALID.replace("d_steps = 3", 'normalization = "batch"\ndepth = 1'),
         ["variants[1]", "depth >= 2"],
+    ),
+    "packing a conditional variant": (
+        VALID.replace("d_steps = 3", "d_steps = 3\nconditional = true\npack = 2"),
+        ["variants[1]", "pack 2 packs unconditional samples", "allowed: pack = 1"],
+    ),
+    "pack below 1": (
+        VALID.replace("d_steps = 3", "pack = 0"),
+        ["variants[1].pack:", "greater than or equal to 1"],
     ),
     "nightly tolerance typo": (
         VALID + "\n[nightly]\ntolerance = { fdi = 0.1 }\n",
@@ -176,3 +184,29 @@ def test_shipped_suites_are_valid(path):
     out = io.StringIO()
     assert api.validate(str(path), out=out, err=io.StringIO()) == 0
     assert "valid" in out.getvalue()
+
+
+def test_a_variant_may_run_on_some_datasets_only(write_suite):
+    text = suite_text(
+        datasets='[[datasets]]\nname = "ring8"\n\n[[datasets]]\nname = "digits"\n'
+        'label = "digits16"\nparams = { resolution = 16 }\n',
+        variants='[[variants]]\npreset = "gan"\n\n[[variants]]\npreset = "sagan"\n'
+        'datasets = ["digits16"]\n',
+    )
+    cells = expand(load_suite(write_suite(text)))
+    assert sorted(c.cell_name for c in cells) == [
+        "gan/digits16/seed=0",
+        "gan/ring8/seed=0",
+        "sagan/digits16/seed=0",
+    ]
+    # Without the restriction, the preset that does not fit points is a one-line error.
+    path = write_suite(text.replace('datasets = ["digits16"]\n', ""), "unrestricted.toml")
+    err = io.StringIO()
+    assert api.validate(str(path), out=io.StringIO(), err=err) == 2
+    assert "preset 'sagan' fits images datasets, not points" in err.getvalue()
+    assert "datasets = [...]" in err.getvalue()
+    typo = write_suite(text.replace('["digits16"]', '["digit16"]'), "typo.toml")
+    err = io.StringIO()
+    assert api.validate(str(typo), out=io.StringIO(), err=err) == 2
+    assert "variants[1].datasets: 'digit16'" in err.getvalue()
+    assert "did you mean 'digits16'?" in err.getvalue()

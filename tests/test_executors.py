@@ -1,13 +1,14 @@
 """Executors: cells in local worker processes give the in-process numbers bit for bit, attach
 to one parent run, and log every step once."""
 
+import io
 import json
 
 import torch
 from conftest import REPO, run_cli, training_values
 from mlflow import MlflowClient
 
-from harness.cli import main
+from harness import api
 from harness.config import expand, load_suite
 from harness.executors import parse_workers
 from harness.runner import run_dir_of, run_suite
@@ -35,8 +36,8 @@ def test_two_workers_give_the_in_process_results_bit_for_bit(tmp_path):
         assert training_values(a["record"]) == training_values(b["record"]), cell.cell_name
         ckpt_a = torch.load(run_dir_of(cell, parallel) / "checkpoint.pt", weights_only=True)
         ckpt_b = torch.load(run_dir_of(cell, serial) / "checkpoint.pt", weights_only=True)
-        for key, tensor in ckpt_a["generator"].items():
-            assert torch.equal(tensor, ckpt_b["generator"][key]), (cell.cell_name, key)
+        for key, tensor in ckpt_a["recipe"]["generator"].items():
+            assert torch.equal(tensor, ckpt_b["recipe"]["generator"][key]), (cell.cell_name, key)
 
     client = MlflowClient(tracking_uri=f"sqlite:///{parallel.resolve() / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("ganbench/smoke")
@@ -58,12 +59,17 @@ def test_two_workers_give_the_in_process_results_bit_for_bit(tmp_path):
     assert len(client.search_runs([experiment.experiment_id], max_results=100)) == len(runs)
 
 
-def test_bad_worker_counts_get_one_line_and_exit_2(tmp_path, capfd):
+def test_bad_worker_counts_get_one_line_and_exit_2(tmp_path):
     suite = str(REPO / "suites" / "smoke.toml")
     for value in ("0", "-1", "two"):
-        for command in ("run", "nightly"):
-            code = main([command, suite, "--workers", value, "--results-dir", str(tmp_path)])
-            err = capfd.readouterr().err
-            assert code == 2 and err.strip().count("\n") == 0 and "--workers" in err, err
+        for command in (api.run, api.nightly):
+            err = io.StringIO()
+            code = command(
+                suite, results_dir=str(tmp_path), out=io.StringIO(), err=err, workers=value
+            )
+            message = err.getvalue()
+            assert code == 2 and message.count("\n") == 1 and "--workers" in message, message
+    done = run_cli("run", suite, "--workers", "0", results=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--workers" in done.stderr
     assert not (tmp_path / "mlflow.db").exists()
     assert parse_workers("auto") >= 1 and parse_workers(3) == 3

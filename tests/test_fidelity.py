@@ -252,14 +252,16 @@ def test_a_second_evaluation_does_no_real_data_forward_pass():
 
 
 def test_the_best_checkpoint_is_chosen_on_the_test_split_and_other_latents(digits_evaluator):
-    z_reported, _ = digits_evaluator.latent_bank(16)
-    z_selection, _ = digits_evaluator.latent_bank(16, selection=True)
-    assert not torch.equal(z_reported, z_selection)
+    from harness.recipes.base import Sampler
     from harness.variants import ARCHITECTURES
 
     cell = make_cell("dcgan", "digits", width=8, latent_dim=16)
     generator, _ = ARCHITECTURES.get("dcgan")(cell.variant, digits_evaluator.data.info)
-    score = digits_evaluator.selection_score(generator, 16, False)
+    sampler = Sampler(generator, 16, False)
+    z_reported, _ = digits_evaluator.latent_bank(sampler)
+    z_selection, _ = digits_evaluator.latent_bank(sampler, selection=True)
+    assert not torch.equal(z_reported, z_selection)
+    score = digits_evaluator.selection_score(sampler)
     assert score > 0
     test_count = len(digits_evaluator.data.test_x)
     assert ("test", test_count) in digits_evaluator.bridge._references

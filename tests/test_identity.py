@@ -3,7 +3,7 @@ something does.
 
 - The spec hashes of the shipped suites' cells are pinned (``tests/data/suite_hashes.json``).
 - An axis added with a default that keeps today's behaviour leaves every hash unchanged.
-- Each registered net, loss, penalty, normalisation and dataset carries a version that enters
+- Each registered recipe, net, loss, penalty, normalisation and dataset carries a version that enters
   the hash of exactly the cells using it; its source is pinned to that version here, so code
   that changes behaviour without a version bump fails this test instead of silently reusing
   old results.
@@ -70,10 +70,12 @@ def test_a_version_bump_changes_exactly_the_cells_that_use_the_entry(monkeypatch
 
 def _entries():
     from harness.data import DATASETS
+    from harness.recipes import RECIPES
     from harness.variants import ARCHITECTURES, LOSSES, NORMALIZATIONS, PENALTIES
 
     for axis, registry in (
         ("dataset", DATASETS),
+        ("recipe", RECIPES),
         ("architecture", ARCHITECTURES),
         ("loss", LOSSES),
         ("penalty", PENALTIES),
@@ -93,6 +95,8 @@ def _sources(axis_name: str, entry) -> list[Path]:
         return sorted((package / "variants/nets").glob("*.py"))
     if axis == "dataset":
         return [Path(inspect.getsourcefile(entry.load())), package / "data/transforms.py"]
+    if axis == "recipe":
+        return [Path(inspect.getsourcefile(entry.load())), package / "recipes/base.py"]
     module = {"loss": "variants/losses.py", "penalty": "variants/penalties.py"}[axis]
     return [package / module]
 

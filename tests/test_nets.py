@@ -15,10 +15,12 @@ from harness.variants.nets.common import discriminate, split_labels
 
 POINTS = DatasetInfo("ring8", "points", (2,), 8)
 STACKED = DatasetInfo("stacked_digits", "images", (3, 8, 8), 1000, label_factors=(10, 10, 10))
-# (architecture, dataset info) pairs covering every kind and every DCGAN resolution.
-SHAPES = [("mlp", POINTS), ("mlp", DatasetInfo("digits", "images", (1, 8, 8), 10))] + [
-    ("dcgan", DatasetInfo("digits", "images", (1, r, r), 10)) for r in (8, 16, 28, 32, 64)
-]
+# (architecture, dataset info) pairs covering every kind and every conv resolution.
+SHAPES = (
+    [("mlp", POINTS), ("mlp", DatasetInfo("digits", "images", (1, 8, 8), 10))]
+    + [("dcgan", DatasetInfo("digits", "images", (1, r, r), 10)) for r in (8, 16, 28, 32, 64)]
+    + [("resnet", DatasetInfo("digits", "images", (1, r, r), 10)) for r in (8, 16, 32)]
+)
 IDS = [f"{arch}-{info.kind}-{info.shape[-1]}" for arch, info in SHAPES]
 
 

@@ -53,8 +53,8 @@ def test_same_cell_twice_is_bit_identical_and_another_seed_differs(tmp_path):
     assert training_values(first.record) != training_values(other.record)
     a = torch.load(run_dir_of(cell, tmp_path / "a") / "checkpoint.pt", weights_only=True)
     b = torch.load(run_dir_of(cell, tmp_path / "b") / "checkpoint.pt", weights_only=True)
-    for key, tensor in a["generator"].items():
-        assert torch.equal(tensor, b["generator"][key])
+    for key, tensor in a["recipe"]["generator"].items():
+        assert torch.equal(tensor, b["recipe"]["generator"][key])
 
 
 def test_a_completed_cell_is_skipped_on_a_second_call(tmp_path):

@@ -91,8 +91,11 @@ class ImageFolderParams(Params):
     split_seed: int = 0
 
 
-def register_dataset(name: str, target: str, params: type[Params], kind: str, doc: str) -> None:
-    DATASETS.register(name, target, doc=doc, params=params, kind=kind)
+def register_dataset(
+    name: str, target: str, params: type[Params], kind: str, doc: str, resolution: int = 0
+) -> None:
+    """``resolution``: the native image size when ``params.resolution`` is unset (None)."""
+    DATASETS.register(name, target, doc=doc, params=params, kind=kind, resolution=resolution)
 
 
 register_dataset(
@@ -129,6 +132,7 @@ register_dataset(
     TorchvisionParams,
     "images",
     "MNIST through torchvision from a local root.",
+    resolution=28,
 )
 register_dataset(
     "fashion_mnist",
@@ -136,6 +140,7 @@ register_dataset(
     TorchvisionParams,
     "images",
     "Fashion-MNIST through torchvision from a local root.",
+    resolution=28,
 )
 register_dataset(
     "cifar10",
@@ -143,6 +148,7 @@ register_dataset(
     TorchvisionParams,
     "images",
     "CIFAR-10 through torchvision from a local root.",
+    resolution=32,
 )
 register_dataset(
     "image_folder",

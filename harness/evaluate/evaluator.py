@@ -1,6 +1,6 @@
 """The evaluator: a fixed latent bank per suite, generated samples, registered metrics.
 
-The runner builds one ``Evaluator`` per cell and calls ``evaluate(generator, ...)`` at eval
+The runner builds one ``Evaluator`` per cell and calls ``evaluate(sampler, ...)`` at eval
 ticks. The latent bank depends only on the evaluation seed and the latent size, so every cell
 of a suite is scored on the same latents and scores differ only because the models differ.
 Image metrics go through a ``FidelityBridge`` (torch-fidelity with a domain classifier),
@@ -38,7 +38,7 @@ class EvalContext:
 
 
 class Evaluator:
-    """Scores a generator with the cell's metrics; restores the generator's train/eval mode."""
+    """Scores a recipe's sampler with the cell's metrics; restores its train/eval mode."""
 
     def __init__(
         self,
@@ -94,38 +94,33 @@ class Evaluator:
             )
         return {**tags, **(self.bridge.describe() if self.bridge else {})}
 
-    def latent_bank(self, latent_dim: int, count: int | None = None, selection: bool = False):
-        """Latents and class labels drawn from the suite's evaluation seed (the selection bank,
-        used to choose the best checkpoint, from the next seed)."""
+    def latent_bank(self, sampler, count: int | None = None, selection: bool = False):
+        """Latents (as the recipe's sampler draws them) and class labels from the suite's
+        evaluation seed (the selection bank, used to choose the best checkpoint, from the next
+        seed)."""
         count = count or self.spec.num_samples
         generator = torch.Generator().manual_seed(self.spec.seed + int(selection))
-        z = torch.randn(count, latent_dim, generator=generator)
+        z = sampler.draw(count, generator)
         labels = torch.randint(self.data.info.num_classes, (count,), generator=generator)
         return z, labels
 
     @torch.no_grad()
-    def generate(
-        self,
-        generator,
-        latent_dim: int,
-        conditional: bool,
-        count: int | None = None,
-        selection: bool = False,
-    ):
-        """Samples from the latent bank, in chunks, on CPU."""
-        z, labels = self.latent_bank(latent_dim, count, selection)
-        was_training = generator.training
-        generator.eval()
+    def generate(self, sampler, count: int | None = None, selection: bool = False):
+        """Samples from the latent bank, in chunks, on CPU, with the model in eval mode."""
+        z, labels = self.latent_bank(sampler, count, selection)
+        module = sampler.module
+        was_training = module.training
+        module.eval()
         try:
             out = [
-                generator(
+                sampler(
                     z[i : i + self.chunk].to(self.device),
-                    labels[i : i + self.chunk].to(self.device) if conditional else None,
+                    labels[i : i + self.chunk].to(self.device),
                 ).cpu()
                 for i in range(0, len(z), self.chunk)
             ]
         finally:
-            generator.train(was_training)
+            module.train(was_training)
         return torch.cat(out), labels
 
     def mode_metrics(self) -> list[str]:
@@ -138,21 +133,18 @@ class Evaluator:
             return []
         return [name for name in self.spec.metrics if name in CLASS_METRICS]
 
-    def evaluate(
-        self, generator, latent_dim: int, conditional: bool, final: bool = False
-    ) -> dict[str, float]:
+    def evaluate(self, sampler, final: bool = False) -> dict[str, float]:
         """Every metric of the cell under its logged name; undefined ones are left out. The
         final evaluation also scores the class-count metrics on ``mode_samples`` samples
         (their names carry that count), which is too slow to repeat at every tick."""
         if not self.spec.metrics:
             return {}
         started = time.perf_counter()
-        samples, labels = self.generate(generator, latent_dim, conditional)
+        conditional = sampler.conditional
+        samples, labels = self.generate(sampler)
         scores = self.score(samples, labels, conditional)
         if final and self.mode_metrics():
-            samples, labels = self.generate(
-                generator, latent_dim, conditional, self.spec.mode_samples
-            )
+            samples, labels = self.generate(sampler, self.spec.mode_samples)
             scores |= self.score(samples, labels, conditional, self.mode_metrics())
         return scores | {"eval_seconds": time.perf_counter() - started}
 
@@ -208,13 +200,13 @@ class Evaluator:
         scores.pop("eval_reference_cached", None)
         return scores
 
-    def selection_score(self, generator, latent_dim: int, conditional: bool) -> float | None:
+    def selection_score(self, sampler) -> float | None:
         """The score the best checkpoint is chosen on (lower is better), measured apart from
         the reported scores: a separate latent bank and, for images, the test split as
         reference (FID); for 2-D points, modes covered then high-quality fraction."""
         if not self.spec.metrics:
             return None
-        samples, labels = self.generate(generator, latent_dim, conditional, selection=True)
+        samples, labels = self.generate(sampler, selection=True)
         if self.data.info.kind == "points":
             context = EvalContext(samples, labels, self.data)
             covered = METRICS.get("modes_covered")(context)

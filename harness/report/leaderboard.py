@@ -35,6 +35,7 @@ class Report:
     runs: pd.DataFrame
     figures: list[tuple[str, str, bytes]] = field(default_factory=list)  # (name, caption, png)
     notes: list[str] = field(default_factory=list)
+    published: pd.DataFrame | None = None  # a paper suite's published numbers beside ours
 
 
 def build(
@@ -43,6 +44,7 @@ def build(
     expected_seeds: dict[str, int] | None = None,
     spec_hashes: set[str] | None = None,
     with_figures: bool = True,
+    published: list | None = None,
 ) -> Report:
     runs = latest_per_cell(load(source))
     notes = []
@@ -56,6 +58,10 @@ def build(
             notes.append(f"{missing} cell(s) of the suite have no run yet (marked incomplete)")
     table = real_rows(leaderboard(runs, expected_seeds), load_real(source))
     report = Report(title, provenance(runs, source), table, runs, notes=notes)
+    if published:
+        from harness.report.published import compare
+
+        report.published = compare(published, table, runs)
     if with_figures:
         add_figures(report, source)
     return report
@@ -225,9 +231,18 @@ def write(report: Report, out_dir: Path) -> list[Path]:
         (figure_dir / f"{name}.png").write_bytes(png)
     csv = out_dir / "leaderboard.csv"
     report.table.to_csv(csv, index=False)
+    written = []
+    plain = []
+    if report.published is not None:
+        from harness.report.published import texts
+
+        published_csv = out_dir / "published.csv"
+        report.published.to_csv(published_csv, index=False)
+        written.append(published_csv)
+        plain.append(("Published beside reproduced", texts(report.published)))
     md, page = out_dir / "leaderboard.md", out_dir / "leaderboard.html"
     parts = render.sections(report.table, report.runs)
     heading = (report.title, report.provenance, report.notes, parts, report.figures)
-    md.write_text(render.markdown(*heading, "figures"), encoding="utf-8")
-    page.write_text(render.html_page(*heading), encoding="utf-8")
-    return [md, page, csv]
+    md.write_text(render.markdown(*heading, "figures", plain), encoding="utf-8")
+    page.write_text(render.html_page(*heading, plain), encoding="utf-8")
+    return [md, page, csv, *written]

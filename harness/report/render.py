@@ -150,11 +150,30 @@ def sections(table: pd.DataFrame, runs: pd.DataFrame) -> list[Section]:
     return out
 
 
-def markdown(title: str, provenance: dict, notes: list, parts: list[Section], figures, figure_dir):
+def _md_cell(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(
+    title: str,
+    provenance: dict,
+    notes: list,
+    parts: list[Section],
+    figures,
+    figure_dir,
+    plain: list[tuple[str, pd.DataFrame]] = (),
+):
     lines = [f"# {title}", ""]
     lines += [f"- **{key}**: {value}" for key, value in provenance.items()]
     lines += [f"- **note**: {note}" for note in notes]
     lines += ["", LEGEND, ""]
+    for heading, frame in plain:  # e.g. published beside reproduced
+        lines += [f"## {heading}", ""]
+        lines.append("| " + " | ".join(_md_cell(c) for c in frame.columns) + " |")
+        lines.append("|" + "---|" * len(frame.columns))
+        for _, row in frame.iterrows():
+            lines.append("| " + " | ".join(_md_cell(v) for v in row) + " |")
+        lines.append("")
     for section in parts:
         lines += [f"## {section.title}", ""]
         columns = list(section.values.columns)
@@ -240,12 +259,31 @@ def _styled(section: Section, index: int) -> str:
     return styler.to_html(doctype_html=False, exclude_styles=True)
 
 
-def html_page(title: str, provenance: dict, notes: list, parts: list[Section], figures) -> str:
+def html_page(
+    title: str,
+    provenance: dict,
+    notes: list,
+    parts: list[Section],
+    figures,
+    plain: list[tuple[str, pd.DataFrame]] = (),
+) -> str:
     from jinja2 import Environment
     from markupsafe import Markup
 
     environment = Environment(autoescape=True)
-    tables = [(s.title, Markup(_styled(s, i))) for i, s in enumerate(parts)]
+    tables = [
+        (
+            heading,
+            Markup(
+                frame.style.hide(axis="index")
+                .format(escape="html")
+                .format_index(escape="html", axis=1)
+                .to_html(doctype_html=False, exclude_styles=True)
+            ),
+        )
+        for heading, frame in plain
+    ]
+    tables += [(s.title, Markup(_styled(s, i))) for i, s in enumerate(parts)]
     shown = [(n, c, base64.b64encode(png).decode("ascii")) for n, c, png in figures]
     return environment.from_string(PAGE).render(
         title=title,

@@ -19,9 +19,12 @@ PRESETS = Registry("variant")
 POINTS_LATENT_DIM = 2
 
 
-def register_variant(name: str):
-    """Register a preset function under ``name`` (its docstring's first line is the summary);
-    on 2-D points the preset's latent size is ``POINTS_LATENT_DIM``."""
+def register_variant(
+    name: str, kinds: tuple[str, ...] = ("points", "images"), resolution: int | None = None
+):
+    """Register a preset function under ``name`` (its docstring's first line is the summary)
+    for the dataset ``kinds`` it fits (and, when it is made for one image size, that
+    ``resolution``); on 2-D points the preset's latent size is ``POINTS_LATENT_DIM``."""
 
     def decorator(preset):
         def for_kind(kind: str) -> dict:
@@ -29,7 +32,7 @@ def register_variant(name: str):
             return {**axes, "latent_dim": POINTS_LATENT_DIM} if kind == "points" else axes
 
         for_kind.__doc__, for_kind.__name__ = preset.__doc__, preset.__name__
-        PRESETS.register(name, for_kind)
+        PRESETS.register(name, for_kind, kinds=kinds, resolution=resolution)
         return preset
 
     return decorator
@@ -115,4 +118,79 @@ def sngan(kind: str) -> dict:
         "architecture": _conv_or_mlp(kind),
         "loss": "hinge",
         "normalization": "spectral",
+    }
+
+
+# Adam(1e-4, 4e-4) with β = (0, 0.999): SAGAN's two time-scale update rule, with the β of the
+# BigGAN-PyTorch SAGAN script and StudioGAN's SAGAN configs at 64 and 128 px.
+TTUR = ({"name": "adam", "lr": 1e-4, "betas": (0.0, 0.999)}, {"lr": 4e-4, "betas": (0.0, 0.999)})
+
+
+@register_variant("sagan", kinds=("images",), resolution=16)
+def sagan(kind: str) -> dict:
+    """SAGAN: ResNet G/D with self-attention at 8×8, spectral norm in G and D, hinge loss, TTUR Adam(1e-4 G, 4e-4 D, β=(0, 0.999)), 1 D step (Zhang et al. 2019).
+
+    Attention sits at 8×8, the second-highest feature size of 16-px images (the paper puts
+    it at the larger maps; its 128-px configurations at 64×64); set ``attention = 16`` at
+    32 px. Class-conditional BN in G and a projection D when ``conditional``.
+    """
+    g_opt, d_opt = TTUR
+    return {
+        "architecture": "resnet",
+        "loss": "hinge",
+        "normalization": "spectral",
+        "g_spectral": True,
+        "attention": 8,
+        "g_opt": g_opt,
+        "d_opt": {**g_opt, **d_opt},
+        "d_steps": 1,
+        "batch_size": 64,
+        "latent_dim": 128,
+        "width": 64,
+    }
+
+
+@register_variant("sagan_studiogan", kinds=("images",), resolution=32)
+def sagan_studiogan(kind: str) -> dict:
+    """SAGAN as StudioGAN trains it on CIFAR-10: Adam(2e-4, β=(0.5, 0.999)) for G and D, 5 D steps, batch 64, G 256 / D 128 channels, attention at 16×16.
+
+    StudioGAN's CIFAR-10 SAGAN (src/configs/CIFAR10/SAGAN.yaml and its 2020 training log) is
+    SNGAN with attention and spectral norm in G, not the paper's TTUR; this preset replays it
+    so comparisons with the StudioGAN table are like for like. Set ``conditional = true`` for
+    its class-conditional setting (cBN in G, projection D).
+    """
+    adam = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
+    return {
+        "architecture": "resnet",
+        "loss": "hinge",
+        "normalization": "spectral",
+        "g_spectral": True,
+        "attention": 16,
+        "g_opt": adam,
+        "d_opt": adam,
+        "d_steps": 5,
+        "batch_size": 64,
+        "latent_dim": 128,
+        "width": 256,
+        "d_width": 128,
+    }
+
+
+@register_variant("gan_pacgan2d", kinds=("points",))
+def gan_pacgan2d(kind: str) -> dict:
+    """The GAN of PacGAN's 2-D ring and grid experiments: MLP G 4×400 with batch norm, maxout D 3×200 (5 pieces), Adam(1e-4, β1=0.8), batch 100, z 2-d (Lin et al. 2018).
+
+    Set ``pack = m`` for PacGANm: only D's first layer widens (fjxmlzn/PacGAN
+    synthetic_data_experiments config.py values).
+    """
+    adam = {"name": "adam", "lr": 1e-4, "betas": (0.8, 0.999)}
+    return {
+        "architecture": "maxout",
+        "loss": "nonsaturating",
+        "g_opt": adam,
+        "d_opt": adam,
+        "batch_size": 100,
+        "width": 400,
+        "depth": 4,
+        "d_width": 200,
     }

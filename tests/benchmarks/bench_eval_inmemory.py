@@ -33,6 +33,7 @@ from conftest import fidelity_on_folders, make_cell, save_pngs  # noqa: E402
 from harness.data import load_dataset  # noqa: E402
 from harness.evaluate.evaluator import Evaluator  # noqa: E402
 from harness.evaluate.fidelity import to_uint8_rgb  # noqa: E402
+from harness.recipes.base import Sampler  # noqa: E402
 from harness.variants import ARCHITECTURES  # noqa: E402
 
 METRICS = ["is", "fid", "kid", "precision", "recall"]
@@ -42,7 +43,7 @@ def file_route(evaluator, generator, cell, real_dir: Path, cache_root: Path) -> 
 
     bridge = evaluator.bridge
     start = time.perf_counter()
-    samples, _ = evaluator.generate(generator, cell.variant.latent_dim, False)
+    samples, _ = evaluator.generate(Sampler(generator, cell.variant.latent_dim, False))
     with tempfile.TemporaryDirectory() as folder:
         save_pngs(to_uint8_rgb(samples), Path(folder))
         n_real = len(list(real_dir.iterdir()))
@@ -61,7 +62,7 @@ def file_route(evaluator, generator, cell, real_dir: Path, cache_root: Path) -> 
 
 def memory_route(evaluator, generator, cell) -> tuple[float, float]:
     start = time.perf_counter()
-    scores = evaluator.evaluate(generator, cell.variant.latent_dim, False)
+    scores = evaluator.evaluate(Sampler(generator, cell.variant.latent_dim, False))
     elapsed = time.perf_counter() - start
     return elapsed, [
         next(v for k, v in scores.items() if k.startswith(prefix))

@@ -27,7 +27,8 @@ from conftest import make_cell  # noqa: E402
 
 from harness.data import load_dataset  # noqa: E402
 from harness.evaluate.evaluator import Evaluator  # noqa: E402
-from harness.train.loop import Trainer, make_optimizer, total_iterations  # noqa: E402
+from harness.recipes.adversarial import make_optimizer  # noqa: E402
+from harness.train.loop import Trainer, total_iterations  # noqa: E402
 from harness.train.seeding import configure_determinism, derive_seed  # noqa: E402
 from harness.variants import ARCHITECTURES  # noqa: E402
 
@@ -40,7 +41,7 @@ def harness_run(cell, data) -> tuple[float, dict]:
         outcome = trainer.run()
         elapsed = time.perf_counter() - start
     assert outcome.status == "completed", outcome
-    return elapsed, trainer.G.state_dict()
+    return elapsed, trainer.recipe.G.state_dict()
 
 
 def plain_run(cell, data) -> tuple[float, dict]:
@@ -56,7 +57,7 @@ def plain_run(cell, data) -> tuple[float, dict]:
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(data_seed))
 
     start = time.perf_counter()
-    for _ in range(total_iterations(cell)):
+    for _ in range(total_iterations(cell, cell.variant.batch_size)):
         if position + batch > len(x):
             epoch, position = epoch + 1, 0
             order = torch.randperm(
@@ -92,7 +93,7 @@ def main() -> None:
     cell = make_cell("dcgan", "digits", budget={"kimg": args.kimg, "ticks": args.ticks})
     data = load_dataset(cell.dataset, cell.dataset_params)
     print(
-        f"dcgan on digits, {total_iterations(cell)} iterations, batch {cell.variant.batch_size}, "
+        f"dcgan on digits, {total_iterations(cell, cell.variant.batch_size)} iterations, batch {cell.variant.batch_size}, "
         f"{args.ticks} ticks, {args.threads} thread(s), {args.repeats} alternating repeats"
     )
     harness_run(cell, data)  # warm-up: one-time allocations and lazy imports

@@ -27,6 +27,21 @@ ARCHITECTURES.register(
     kinds=("images",),
     version=2,  # 2: a normalised hidden layer at 8x8; factorised, Xavier-initialised projection
 )
+ARCHITECTURES.register(
+    "resnet",
+    "harness.variants.nets.resnet:build",
+    doc="ResNet G/D (SNGAN, SAGAN, BigGAN) at 8, 16 or 32 px; self-attention, spectral G, cBN.",
+    kinds=("images",),
+    version=1,
+)
+ARCHITECTURES.register(
+    "maxout",
+    "harness.variants.nets.maxout:build",
+    doc="PacGAN's 2-D nets: MLP G with batch norm, maxout D of 5 pieces (Lin et al. 2018).",
+    kinds=("points",),
+    conditional=False,
+    version=1,
+)
 
 NORMALIZATIONS = Registry("normalization")
 NORMALIZATIONS.register("none", "none", doc="No normalisation in D.")

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from harness.variants.nets.common import LabelEmbedding, Projection, d_layer, d_norm, label_factors
+from harness.variants.nets.layout import DCGAN_RESOLUTIONS
 
-RESOLUTIONS = (8, 16, 28, 32, 64)
+RESOLUTIONS = DCGAN_RESOLUTIONS
 
 
 def _layout(resolution: int) -> tuple[int, int]:

@@ -1,0 +1,52 @@
+"""Training recipes: the unit of training. A variant preset names its recipe (``recipe`` axis,
+default ``adversarial``); the tick loop (``harness.train.loop``), budgets, seeds, checkpoints
+and bit-identical resume, the evaluation schedule, the best checkpoint, tracking, studies,
+nightly runs and reports are generic and know nothing of what a recipe trains.
+
+A recipe (``harness.recipes.base.Recipe``) is built from a cell's resolved spec, its data and
+a device; it performs one step on named batches and returns statistics by name and the real
+examples it consumed; it gives the ``Sampler`` evaluation uses; it adds its own state to the
+checkpoint. Its axes live on the variant spec; an axis added later enters a cell's hash only
+when set away from its default, so existing cells keep their hashes.
+
+Registered recipes:
+
+- ``adversarial``: one G and one D, ``d_steps`` D steps per G step, any loss, penalty,
+  normalisation, optimiser, EMA and PacGAN ``pack`` (``harness.recipes.adversarial``).
+
+How the families still to come plug in:
+
+- **Progressive growing (ProGAN)**: the recipe keeps the current resolution and fade α in its
+  state, derived from images seen (a schedule in images, in the spec); ``step`` asks for real
+  batches, downsamples and blends them to the current resolution, grows its nets and resets
+  its optimisers at phase boundaries; ``examples_per_step`` follows the per-resolution batch
+  size and the loop's iteration count comes from summing the schedule. Its ``Sampler``
+  upsamples to the final resolution, so evaluation sees one resolution throughout.
+- **Style-based G with lazy regularisation (StyleGAN)**: mapping net, constant input, AdaIN
+  and noise live in the nets; style mixing and the R1 penalty every k steps live in ``step``
+  (the step counter is recipe state); truncation and the tracked mean w live in its
+  ``Sampler`` (``draw`` and ``__call__``) with ψ = 1 for metrics by default.
+- **Two coupled domains (CoGAN)**: two G and two D with tied layers in one recipe; ``step``
+  takes batches from the streams "A" and "B" of a two-domain modality; its ``Sampler``
+  returns image pairs from one latent, scored by pair metrics that declare that need.
+- **Paired and unpaired translation (Pix2Pix, CycleGAN)**: the nets, the image pool and the
+  learning-rate schedule are recipe parts and state; ``step`` takes aligned (paired) or
+  independent (unpaired) batches from the modality's streams; the ``Sampler`` maps held-out
+  source images instead of latents, and translation metrics declare a paired target.
+- **Sequence models (SeqGAN, LeakGAN, RankGAN, TextGAN)**: maximum-likelihood pretraining and
+  the adversarial phase are phases of one recipe, switched by examples seen and counted
+  against one budget; rollouts and policy gradients live in ``step``; the ``Sampler`` emits
+  token sequences for metrics that declare a token vocabulary.
+"""
+
+from harness.registry import Registry
+
+RECIPES = Registry("recipe")
+RECIPES.register(
+    "adversarial",
+    "harness.recipes.adversarial:Adversarial",
+    doc="One G and one D, d_steps D steps per G step; losses, penalties, norms, EMA, pack.",
+    version=1,
+)
+
+__all__ = ["RECIPES"]

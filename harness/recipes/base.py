@@ -1,0 +1,156 @@
+"""What every recipe implements, and what the tick loop hands it.
+
+A ``Recipe`` is built from a cell's resolved variant spec, its dataset and a device, after the
+loop has seeded torch's global generator from the cell's ``init`` stream (so net
+initialisation is reproducible). It then:
+
+- ``examples_per_step()``: the real examples one step consumes (the budget's unit, counted
+  in images shown to a discriminator, packed images included);
+- ``step(batches)``: one training step drawing named batches from ``Batches``; returns a
+  ``StepResult`` with detached statistics by name and the examples it consumed;
+- ``sampler()``: the ``Sampler`` that evaluation, sample pictures and the best checkpoint use;
+- ``counters()``: cumulative counts it wants in every tick record (``d_steps``);
+- ``state_dict()`` / ``load_state_dict()``: everything of its own needed to resume bit for
+  bit (nets, optimisers, buffers, its random generators).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from harness.train.seeding import derive_seed
+
+
+@dataclass
+class StepResult:
+    stats: dict[str, torch.Tensor]  # detached scalars, by name (loss_d, loss_g, ...)
+    examples: int  # real examples consumed (images shown to D)
+
+
+class EpochSampler:
+    """Indices in a fresh permutation per epoch; its state is (epoch, position).
+
+    Each epoch's permutation is drawn from a generator seeded by (stream seed, epoch), so the
+    state is two integers and resuming needs no generator state. A request that does not fit
+    in what is left of the epoch starts the next one.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed = size, seed
+        self.epoch, self.position = 0, 0
+        self._order = self._permutation()
+
+    def _permutation(self) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return torch.randperm(self.size, generator=generator)
+
+    def next(self, count: int) -> torch.Tensor:
+        if count > self.size:
+            raise ValueError(f"a batch of {count} exceeds the {self.size} training examples")
+        if self.position + count > self.size:
+            self.epoch, self.position = self.epoch + 1, 0
+            self._order = self._permutation()
+        batch = self._order[self.position : self.position + count]
+        self.position += count
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.position = state["epoch"], state["position"]
+        self._order = self._permutation()
+
+
+class Batches:
+    """Named streams of training batches over a dataset, each with its own seeded order.
+
+    ``take("real", n)`` gives the next ``n`` training examples (and their labels) of the
+    stream "real". A recipe that needs two domains or paired data asks for the streams its
+    modality provides; the stream "real" is seeded from the cell's ``data`` seed."""
+
+    def __init__(self, data, cell_seed: int, device: torch.device) -> None:
+        self.data, self.cell_seed, self.device = data, cell_seed, device
+        self.x = data.train_x.to(device)
+        self.y = data.train_y.to(device)
+        self._samplers: dict[str, EpochSampler] = {}
+
+    def _sampler(self, name: str) -> EpochSampler:
+        if name not in self._samplers:
+            stream = "data" if name == "real" else f"data:{name}"
+            self._samplers[name] = EpochSampler(len(self.x), derive_seed(self.cell_seed, stream))
+        return self._samplers[name]
+
+    def check(self, name: str, count: int) -> None:
+        """Fail before training when a step would ask for more than the data holds."""
+        if count > len(self.x):
+            raise ValueError(
+                f"a step takes {count} examples from '{name}' but the training split has "
+                f"{len(self.x)}; lower batch_size (or pack)"
+            )
+
+    def take(self, name: str, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = self._sampler(name).next(count).to(self.device)
+        return self.x[index], self.y[index]
+
+    def state_dict(self) -> dict:
+        return {name: sampler.state_dict() for name, sampler in self._samplers.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, sampler_state in state.items():
+            self._sampler(name).load_state_dict(sampler_state)
+
+
+class Sampler:
+    """How a recipe's model is sampled: latents drawn from a torch generator, labels when
+    conditional, and the module whose weights are the model (the EMA copy when there is one).
+    Evaluation, sample pictures and the best checkpoint all go through it."""
+
+    def __init__(self, module: torch.nn.Module, latent_dim: int, conditional: bool) -> None:
+        self.module, self.latent_dim, self.conditional = module, latent_dim, conditional
+
+    def draw(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``count`` latents from ``generator`` (a standard normal; truncation overrides)."""
+        return torch.randn(count, self.latent_dim, generator=generator)
+
+    def __call__(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self.module(z, labels if self.conditional else None)
+
+    def state_dict(self) -> dict:
+        return self.module.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state)
+
+
+class Recipe:
+    """The unit of training. Subclasses set ``name`` and implement the methods below."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, spec, data, device: torch.device, seed: int) -> None:
+        self.spec, self.data, self.device, self.seed = spec, data, device, seed
+
+    def examples_per_step(self) -> int:
+        raise NotImplementedError
+
+    def check(self, batches: Batches) -> None:
+        """Raise ``ValueError`` before training when the data cannot feed a step."""
+
+    def step(self, batches: Batches) -> StepResult:
+        raise NotImplementedError
+
+    def sampler(self) -> Sampler:
+        raise NotImplementedError
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+    def state_dict(self) -> dict:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict) -> None:
+        raise NotImplementedError

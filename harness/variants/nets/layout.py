@@ -1,0 +1,48 @@
+"""Resolution rules of the conv architectures, free of torch so that suite validation can
+check them before anything is built."""
+
+from __future__ import annotations
+
+import math
+
+# The ResNet D's blocks per resolution, True where a block halves the map: SNGAN's 32-px D
+# (Miyato et al. 2018, App. B.4; StudioGAN's d_down [T, T, F, F]) and the 16/8-px versions
+# that end at 4×4.
+RESNET_D_DOWNSAMPLE = {8: (True, False), 16: (True, True, False), 32: (True, True, False, False)}
+RESNET_RESOLUTIONS = tuple(RESNET_D_DOWNSAMPLE)
+DCGAN_RESOLUTIONS = (8, 16, 28, 32, 64)
+
+
+def resnet_ups(resolution: int) -> int:
+    if resolution not in RESNET_RESOLUTIONS:
+        raise ValueError(f"resnet supports resolutions {RESNET_RESOLUTIONS}, not {resolution}")
+    return int(math.log2(resolution // 4))
+
+
+def attention_sizes(resolution: int) -> tuple[int, ...]:
+    """Feature-map sizes where the ResNet G and D both have a map to attend over: after each
+    G block but the last, and after the first D block that reaches the size."""
+    return tuple(4 * 2 ** (i + 1) for i in range(resnet_ups(resolution) - 1))
+
+
+def check_layout(architecture: str, resolution: int, attention: int) -> None:
+    """Raise ``ValueError`` when ``architecture`` cannot be built at ``resolution`` px with
+    self-attention at ``attention``."""
+    if architecture == "dcgan" and resolution not in DCGAN_RESOLUTIONS:
+        raise ValueError(
+            f"architecture 'dcgan' supports {', '.join(map(str, DCGAN_RESOLUTIONS))} px, "
+            f"not {resolution}"
+        )
+    if architecture != "resnet":
+        return
+    if resolution not in RESNET_RESOLUTIONS:
+        raise ValueError(
+            f"architecture 'resnet' supports {', '.join(map(str, RESNET_RESOLUTIONS))} px, "
+            f"not {resolution}"
+        )
+    if attention and attention not in attention_sizes(resolution):
+        allowed = ", ".join(["0 (none)", *map(str, attention_sizes(resolution))])
+        raise ValueError(
+            f"attention {attention}: G and D have no shared feature map of that size at "
+            f"{resolution} px; allowed: {allowed}"
+        )

@@ -1,0 +1,94 @@
+"""Paper suites: published numbers stored beside a suite, validated, and shown by the report
+next to the reproduced ones with the budget ratio and a verdict."""
+
+import io
+import math
+
+import pytest
+from conftest import REPO, suite_text
+
+from harness import api
+from harness.config import BudgetSpec, PublishedEntry, load_suite
+from harness.report import published as published_module
+
+PAPERS = REPO / "suites" / "papers"
+
+
+def test_the_full_budget_pacgan_suite_equals_the_reduced_one_but_for_its_budget():
+    reduced, full = (
+        load_suite(PAPERS / "pacgan-2d.toml"),
+        load_suite(PAPERS / "pacgan-2d-full.toml"),
+    )
+    assert full.budget.g_steps == 400_000 == full.published[0].budget_g_steps
+    assert reduced.budget.g_steps < full.budget.g_steps
+    same = {"datasets", "variants", "seeds", "evaluation", "published"}
+    assert reduced.model_dump(include=same) == full.model_dump(include=same)
+
+
+def test_a_published_entry_naming_nothing_in_the_suite_is_one_line(write_suite):
+    base = suite_text()
+    for extra, fragment in (
+        ('variant = "gna"\ndataset = "ring8"\nmetric = "modes_covered"', "published[0].variant"),
+        ('variant = "gan"\ndataset = "ring"\nmetric = "modes_covered"', "published[0].dataset"),
+        ('variant = "gan"\ndataset = "ring8"\nmetric = "mode_count"', "names no registered"),
+    ):
+        path = write_suite(base + f'\n[[published]]\n{extra}\nvalue = 1.0\nsource = "x"\n')
+        err = io.StringIO()
+        assert api.validate(str(path), out=io.StringIO(), err=err) == 2
+        assert err.getvalue().count("\n") == 1 and fragment in err.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "spread,mean,low,high,ratio,n,verdict",
+    [
+        (0.8, 17.0, 16.0, 18.0, 1.0, 3, "within the published spread"),
+        (0.8, 15.0, 14.0, 16.0, 1.0, 3, "outside the published spread"),
+        (None, 17.0, 16.0, 18.0, 1.0, 3, "within the reproduced interval"),
+        (None, 15.0, 14.0, 16.0, 1.0, 3, "outside the reproduced interval"),
+        (0.8, 17.3, 17.0, 17.6, 0.025, 3, "budget too small to compare"),
+        (0.8, math.nan, math.nan, math.nan, math.nan, 0, "not reproduced yet"),
+    ],
+)
+def test_verdicts(spread, mean, low, high, ratio, n, verdict):
+    entry = PublishedEntry(
+        variant="gan", dataset="grid", metric="modes_covered", value=17.3, spread=spread, source="x"
+    )
+    assert published_module._verdict(entry, mean, low, high, ratio, n) == verdict
+
+
+def test_the_report_of_a_paper_suite_puts_published_beside_reproduced(tmp_path):
+    from harness.report.data import Source
+    from harness.report.leaderboard import build, write
+    from harness.runner import run_suite
+    from harness.track.mlflow_tracker import tracking_uri
+
+    suite = load_suite(PAPERS / "pacgan-2d.toml")
+    small = [d.model_copy(update={"params": {**d.params, "size": 2000}}) for d in suite.datasets]
+    suite = suite.model_copy(
+        update={
+            "seeds": [0],
+            "datasets": small,
+            "variants": [v for v in suite.variants if v.display_name in ("gan", "pacgan4")],
+            "budget": BudgetSpec(g_steps=20, ticks=1),
+            "published": [p for p in suite.published if p.variant in ("gan", "pacgan4")],
+        }
+    )
+    outcome = run_suite(suite, tmp_path / "results", device="cpu", stream=io.StringIO())
+    assert outcome.ok
+    uri = tracking_uri(tmp_path / "results")
+    report = build(
+        Source(uri, experiment=suite.experiment), "t", with_figures=False, published=suite.published
+    )
+    rows = report.published.set_index(["variant", "dataset"])
+    assert len(rows) == 3  # gan on ring and grid, pacgan4 on grid
+    assert rows.loc[("pacgan4", "grid"), "published"] == 24.8
+    assert rows.loc[("pacgan4", "grid"), "n"] == 1
+    assert rows.loc[("pacgan4", "grid"), "budget_ratio"] == pytest.approx(20 / 400_000)
+    assert set(rows["verdict"]) == {"budget too small to compare"}
+    paths = write(report, tmp_path / "report")
+    text = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "## Published beside reproduced" in text and "24.8 (10 runs, 2500 samples" in text
+    assert (
+        "<h2>Published beside reproduced</h2>" in (tmp_path / "report/leaderboard.html").read_text()
+    )
+    assert tmp_path / "report" / "published.csv" in paths

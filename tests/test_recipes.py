@@ -1,0 +1,112 @@
+"""Training recipes: the registry, the adversarial recipe's PacGAN ``pack`` axis, and resume
+through the generic loop."""
+
+import pytest
+import torch
+from conftest import make_cell
+
+from harness.data import load_dataset
+from harness.evaluate.evaluator import Evaluator
+from harness.recipes import RECIPES
+from harness.recipes.adversarial import pack_batch
+from harness.train.loop import Trainer
+
+CPU = torch.device("cpu")
+POINTS = {"size": 512, "test_size": 128}
+
+
+def build(cell, tmp_path):
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    return Trainer(cell, data, CPU, Evaluator(cell.evaluation, data, CPU), tmp_path)
+
+
+def first_layer(module: torch.nn.Module):
+    return next(m for m in module.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d))
+
+
+def test_every_preset_names_a_registered_recipe():
+    from harness.variants import PRESETS
+
+    for name in PRESETS.names():
+        meta = PRESETS.meta(name)
+        if "points" in meta["kinds"]:
+            cell = make_cell(name, "ring8", POINTS)
+        else:
+            cell = make_cell(name, "digits", {"resolution": meta["resolution"] or 16})
+        assert cell.variant.recipe in RECIPES, name
+
+
+@pytest.mark.parametrize(
+    "preset,dataset,params", [("gan", "ring8", POINTS), ("dcgan", "stacked_digits", POINTS)]
+)
+def test_pack_widens_only_the_first_layer_of_d(preset, dataset, params, tmp_path):
+    base = build(make_cell(preset, dataset, params, width=16, batch_size=8), tmp_path / "a")
+    packed = build(make_cell(preset, dataset, params, width=16, batch_size=8, pack=3), tmp_path)
+    first_base, first_packed = first_layer(base.recipe.D), first_layer(packed.recipe.D)
+    base_width = getattr(first_base, "in_features", None) or first_base.in_channels
+    packed_width = getattr(first_packed, "in_features", None) or first_packed.in_channels
+    assert packed_width == 3 * base_width
+    shapes = lambda net: [p.shape for n, p in net.named_parameters()]  # noqa: E731
+    d_base, d_packed = shapes(base.recipe.D), shapes(packed.recipe.D)
+    differing = [i for i, (a, b) in enumerate(zip(d_base, d_packed, strict=True)) if a != b]
+    assert differing == [0]  # the first layer's weight; its bias and every later layer agree
+    assert shapes(base.recipe.G) == shapes(packed.recipe.G)  # G is unchanged
+
+
+def test_a_pack_is_m_different_latents_and_m_different_real_examples(tmp_path):
+    m, batch = 4, 8
+    trainer = build(make_cell("gan", "ring8", POINTS, batch_size=batch, pack=m), tmp_path)
+    recipe = trainer.recipe
+    latents, d_inputs = [], []
+    recipe.G.register_forward_pre_hook(lambda mod, args: latents.append(args[0].clone()))
+    recipe.D.register_forward_pre_hook(lambda mod, args: d_inputs.append(args[0].clone()))
+    trainer.step()
+    # D step then G step: G gets m·batch latents each time, all different.
+    assert [len(z) for z in latents] == [m * batch, m * batch]
+    assert all(len(torch.unique(z, dim=0)) == m * batch for z in latents)
+    real = d_inputs[0]  # the D step's real packs come first
+    assert real.shape == (batch, 2 * m)
+    slots = real.view(batch, m, 2)
+    for b in range(batch):
+        assert len(torch.unique(slots[b], dim=0)) == m  # never one example repeated m times
+    # The budget counts every packed image.
+    assert trainer.images_seen == m * batch * trainer.cell.variant.d_steps
+    assert trainer.total == -(-trainer.cell.budget.kimg * 1000 // (m * batch))
+
+
+def test_pack_batch_groups_consecutive_samples():
+    x = torch.arange(12.0).view(6, 2)
+    packed = pack_batch(x, 3)
+    assert packed.shape == (2, 6) and torch.equal(packed[1], torch.arange(6.0, 12.0))
+    images = torch.randn(4, 3, 8, 8)
+    assert torch.equal(pack_batch(images, 2)[0, 3:], images[1])
+
+
+def test_pack_1_is_the_base_variant_bit_for_bit(tmp_path):
+    base = make_cell("dcgan", "stacked_digits", POINTS, width=16, batch_size=8)
+    explicit = make_cell("dcgan", "stacked_digits", POINTS, width=16, batch_size=8, pack=1)
+    assert explicit.spec_hash == base.spec_hash
+    packed = make_cell("dcgan", "stacked_digits", POINTS, width=16, batch_size=8, pack=2)
+    assert packed.spec_hash != base.spec_hash
+    a, b = build(base, tmp_path / "a"), build(explicit, tmp_path / "b")
+    for _ in range(3):
+        a.step(), b.step()
+    for key, tensor in a.recipe.G.state_dict().items():
+        assert torch.equal(tensor, b.recipe.G.state_dict()[key])
+
+
+def test_a_packed_cell_resumes_bit_identically(tmp_path):
+    cell = make_cell(
+        "gan", "ring8", POINTS, batch_size=16, pack=2, budget={"kimg": 0.256, "ticks": 4}
+    )
+    whole = build(cell, tmp_path / "whole")
+    assert whole.run().status == "completed"
+    first = build(cell, tmp_path / "cut")
+    first.total = first.ticks[1]  # stop after two ticks, as a kill after a checkpoint would
+    first.run()
+    resumed = build(cell, tmp_path / "cut")
+    resumed.resume(tmp_path / "cut" / "checkpoint.pt")
+    assert resumed.run().status == "completed"
+    assert resumed.images_seen == whole.images_seen
+    for key, tensor in whole.recipe.state_dict()["generator"].items():
+        assert torch.equal(tensor, resumed.recipe.state_dict()["generator"][key])
