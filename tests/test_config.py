@@ -67,7 +67,11 @@ MALFORMED = {
     ),
     "architecture that does not fit": (
         VALID.replace("d_steps = 3", 'architecture = "dcgan"'),
-        ["variants[1]", "architecture 'dcgan' does not fit points datasets", "allowed: maxout, mlp"],
+        [
+            "variants[1]",
+            "architecture 'dcgan' does not fit points datasets",
+            "allowed: maxout, mlp",
+        ],
     ),
     "invalid toml": (VALID.replace('name = "t"', "name = "), ["invalid TOML"]),
     "two variants that are one cell": (
