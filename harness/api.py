@@ -334,7 +334,8 @@ def list_entries(kind: str, suites_dir: str = "suites", out: TextIO = sys.stdout
         extra = ""
         if kind == "metrics":
             direction = "higher is better" if entry.meta["higher_is_better"] else "lower is better"
-            extra = f"[{direction}; {'/'.join(entry.meta['kinds'])}] "
+            needs = " | ".join("+".join(sorted(n)) for n in entry.meta["needs"])
+            extra = f"[{direction}; needs {needs}] "
         elif kind == "datasets":
             extra = f"[{entry.meta['kind']}] "
         print(f"{entry.name:<22} {extra}{entry.doc}", file=out)

@@ -554,7 +554,7 @@ class SuiteSpec(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SuiteSpec:
-        from harness.evaluate import CLASSIFIER_DATASETS, METRICS, metric_applies
+        from harness.evaluate import metric_applies, needs_text
 
         for field_name, entries in (("variants", self.variants), ("datasets", self.datasets)):
             names = [e.display_name for e in entries]
@@ -587,12 +587,7 @@ class SuiteSpec(Strict):
             if not any(metric_applies(metric, d.name, d.kind, extractor) for d in self.datasets):
                 raise ValueError(
                     f"evaluation.metrics: '{metric}' applies to none of this suite's datasets "
-                    f"(it needs {'/'.join(METRICS.meta(metric)['kinds'])} data"
-                    + (
-                        f"; image metrics need one of {', '.join(CLASSIFIER_DATASETS)} for now)"
-                        if "images" in METRICS.meta(metric)["kinds"]
-                        else ")"
-                    )
+                    f"(it needs {needs_text(metric)})"
                 )
         from harness.variants.nets.layout import check_layout
 

@@ -44,3 +44,40 @@ def test_import_and_help_do_not_load_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_metrics_apply_exactly_where_what_they_need_is_offered(write_suite):
+    import io
+
+    from conftest import suite_text
+
+    from harness import api
+    from harness.evaluate import METRICS, metric_applies, register_metric
+
+    cases = {  # (metric, dataset, kind, extractor) → applies
+        ("high_quality_fraction", "ring8", "points", "classifier"): True,
+        ("high_quality_fraction", "digits", "images", "classifier"): False,
+        ("modes_covered", "grid25", "points", "classifier"): True,
+        ("modes_covered", "digits", "images", "inception"): True,  # the classifier counts modes
+        ("modes_covered", "image_folder", "images", "inception"): False,  # no classifier there
+        ("fid", "image_folder", "images", "inception"): True,
+        ("fid", "image_folder", "images", "classifier"): False,
+        ("fid", "ring8", "points", "classifier"): False,
+        ("label_agreement_digit", "stacked_digits", "images", "classifier"): True,
+        ("label_agreement_digit", "digits", "images", "classifier"): False,  # one label factor
+    }
+    for (metric, dataset, kind, extractor), applies in cases.items():
+        assert metric_applies(metric, dataset, kind, extractor) is applies, (metric, dataset)
+    # A declaration naming a capability nobody offers is refused at registration.
+    with pytest.raises(ValueError, match="unknown capabilities"):
+        register_metric(
+            "x", "m:f", higher_is_better=True, needs=(frozenset({"telepathy"}),), doc=""
+        )
+    assert "x" not in METRICS
+    # A suite asking for a metric none of its datasets can give is told what it needs.
+    path = write_suite(suite_text(evaluation='metrics = ["fid"]'))
+    err = io.StringIO()
+    assert api.validate(str(path), out=io.StringIO(), err=err) == 2
+    assert "'fid' applies to none of this suite's datasets (it needs image features" in (
+        err.getvalue()
+    )

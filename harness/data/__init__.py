@@ -92,10 +92,20 @@ class ImageFolderParams(Params):
 
 
 def register_dataset(
-    name: str, target: str, params: type[Params], kind: str, doc: str, resolution: int = 0
+    name: str,
+    target: str,
+    params: type[Params],
+    kind: str,
+    doc: str,
+    resolution: int = 0,
+    offers: tuple[str, ...] = (),
 ) -> None:
-    """``resolution``: the native image size when ``params.resolution`` is unset (None)."""
-    DATASETS.register(name, target, doc=doc, params=params, kind=kind, resolution=resolution)
+    """``kind``: a registered modality; ``resolution``: the native image size when
+    ``params.resolution`` is unset (None); ``offers``: capabilities metrics may need
+    (``harness.evaluate.CAPABILITIES``: known mode centres, a domain classifier, ...)."""
+    DATASETS.register(
+        name, target, doc=doc, params=params, kind=kind, resolution=resolution, offers=offers
+    )
 
 
 register_dataset(
@@ -104,6 +114,7 @@ register_dataset(
     RingParams,
     "points",
     "8 Gaussians on a circle at angles 2πk/8 (VEEGAN/PacGAN protocol).",
+    offers=("mode_centres",),
 )
 register_dataset(
     "grid25",
@@ -111,6 +122,7 @@ register_dataset(
     GridParams,
     "points",
     "25 Gaussians on a 5×5 grid at {-4,-2,0,2,4}², std 0.05.",
+    offers=("mode_centres",),
 )
 register_dataset(
     "digits",
@@ -118,6 +130,7 @@ register_dataset(
     DigitsParams,
     "images",
     "scikit-learn's 1,797 8×8 handwritten digits, with labels; optionally resized.",
+    offers=("classifier",),
 )
 register_dataset(
     "stacked_digits",
@@ -125,6 +138,7 @@ register_dataset(
     StackedDigitsParams,
     "images",
     "Three random digits as RGB channels: 1,000 modes, label = the triple.",
+    offers=("classifier", "label_factors"),
 )
 register_dataset(
     "mnist",
@@ -133,6 +147,7 @@ register_dataset(
     "images",
     "MNIST through torchvision from a local root.",
     resolution=28,
+    offers=("classifier",),
 )
 register_dataset(
     "fashion_mnist",
@@ -141,6 +156,7 @@ register_dataset(
     "images",
     "Fashion-MNIST through torchvision from a local root.",
     resolution=28,
+    offers=("classifier",),
 )
 register_dataset(
     "cifar10",
@@ -149,6 +165,7 @@ register_dataset(
     "images",
     "CIFAR-10 through torchvision from a local root.",
     resolution=32,
+    offers=("classifier",),
 )
 register_dataset(
     "image_folder",

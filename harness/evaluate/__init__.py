@@ -1,32 +1,87 @@
-"""Metrics registry and the rules for which metric applies to which dataset.
+"""Metrics registry and the rules for which metric applies where.
 
-A metric is registered with ``higher_is_better`` (drives ranking and study direction) and the
-dataset kinds it applies to. Its function takes an ``EvalContext`` and returns a float or
-``None`` (undefined for this sample, e.g. no high-quality samples), never a sentinel number.
-Image metrics need a feature extractor: for now a domain classifier the harness trains, which
-exists for the datasets in ``CLASSIFIER_DATASETS``; their logged names carry the protocol
-(sample count) and the ``_cls`` suffix, e.g. ``fid_10k_cls``.
+A metric is registered with ``higher_is_better`` (drives ranking and study direction) and what
+it **needs**: one or more alternative sets of capabilities, any of which a cell must offer.
+Capabilities (``CAPABILITIES``) come from the dataset's modality, what the dataset's registry
+entry ``offers``, and the feature extractor; no code branches on the dataset kind. A metric's
+function takes an ``EvalContext`` and returns a float or ``None`` (undefined for this sample,
+e.g. no high-quality samples), never a sentinel number. Image metrics' logged names carry the
+protocol (sample count) and the ``_cls`` suffix when computed on the domain classifier's
+features, e.g. ``fid_10k_cls``.
 """
 
 from harness.registry import Registry
 
 METRICS = Registry("metric")
-CLASSIFIER_DATASETS = ("digits", "stacked_digits", "mnist", "fashion_mnist", "cifar10")
+
+# The data a cell's samples are (registered like everything else, so sequences and image
+# pairs can join): the modality is itself a capability metrics may need.
+MODALITIES = Registry("modality")
+MODALITIES.register("points", "points", doc="2-D points (synthetic mixtures of Gaussians).")
+MODALITIES.register("images", "images", doc="C×H×W images in [-1, 1], with class labels.")
+
+CAPABILITIES = {
+    "points": "2-D point samples",
+    "images": "image samples",
+    "mode_centres": "a dataset that knows its modes (the 2-D mixtures)",
+    "classifier": "a domain classifier the harness trains (datasets that offer one)",
+    "features": "image features: the domain classifier's, or Inception's (extractor inception)",
+    "label_factors": "labels made of independent factors (stacked digits)",
+}
 
 
-def register_metric(name: str, target: str, *, higher_is_better: bool, kinds: tuple, doc: str):
-    METRICS.register(name, target, doc=doc, higher_is_better=higher_is_better, kinds=kinds)
+def classifier_datasets() -> tuple[str, ...]:
+    """The datasets whose registry entry offers a domain classifier."""
+    from harness.data import DATASETS
+
+    return tuple(n for n in DATASETS.names() if "classifier" in DATASETS.meta(n)["offers"])
+
+
+def available(dataset: str, kind: str, extractor: str = "classifier") -> frozenset[str]:
+    """What a cell on ``dataset`` (of modality ``kind``) scored with ``extractor`` offers."""
+    from harness.data import DATASETS
+
+    offered = {kind, *DATASETS.meta(dataset)["offers"]}
+    if kind == "images" and (extractor == "inception" or "classifier" in offered):
+        offered.add("features")
+    return frozenset(offered)
+
+
+def register_metric(
+    name: str,
+    target: str,
+    *,
+    higher_is_better: bool,
+    needs: tuple[frozenset[str], ...],
+    doc: str,
+    reference: bool = False,
+):
+    """``needs``: alternative capability sets; ``reference``: the metric compares with a real
+    reference set (its name then carries the reference count where that differs)."""
+    unknown = {c for need in needs for c in need} - set(CAPABILITIES)
+    if unknown:
+        raise ValueError(f"metric '{name}' needs unknown capabilities {sorted(unknown)}")
+    METRICS.register(
+        name,
+        target,
+        doc=doc,
+        higher_is_better=higher_is_better,
+        needs=needs,
+        reference=reference,
+    )
 
 
 def metric_applies(name: str, dataset: str, kind: str, extractor: str = "classifier") -> bool:
     """Whether ``name`` can be computed on this dataset with this feature extractor."""
-    if kind not in METRICS.meta(name)["kinds"]:
-        return False
-    if kind != "images":
-        return True
-    if name in CLASS_METRICS or extractor == "classifier":
-        return dataset in CLASSIFIER_DATASETS
-    return True
+    offered = available(dataset, kind, extractor)
+    return any(need <= offered for need in METRICS.meta(name)["needs"])
+
+
+def needs_text(name: str) -> str:
+    """What a metric needs, for error messages: "images and a domain classifier ... or ..."."""
+    return " or ".join(
+        " and ".join(CAPABILITIES[c] for c in sorted(need)) for need in METRICS.meta(name)["needs"]
+    )
 
 
 def count_text(count: int) -> str:
@@ -95,97 +150,130 @@ def same_protocol_but_count(real_key: str, keys: list[str]) -> str | None:
     return None
 
 
-# Image metrics that count the domain classifier's predicted classes, whatever the extractor.
-CLASS_METRICS = ("modes_covered", "reverse_kl", "label_agreement", "label_agreement_digit")
-# Image metrics that compare generated features with a real reference set.
-REFERENCE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
-
-
-POINTS, IMAGES, BOTH = ("points",), ("images",), ("points", "images")
+POINT_MODES = frozenset({"points", "mode_centres"})
+CLASS_MODES = frozenset({"images", "classifier"})
+FEATURES = frozenset({"images", "features"})
 MODES = "harness.evaluate.modes"
 IMAGE = "harness.evaluate.image_metrics"
-for name, target, higher, kinds, doc in (
+for name, target, higher, needs, reference, doc in (
     (
         "modes_covered",
         f"{MODES}:modes_covered",
         True,
-        BOTH,
+        (POINT_MODES, CLASS_MODES),
+        False,
         "Modes reached: nearest mode of a high-quality sample (2-D), or a class the domain classifier predicts (images).",
     ),
     (
         "high_quality_fraction",
         f"{MODES}:high_quality_fraction",
         True,
-        POINTS,
+        (POINT_MODES,),
+        False,
         "Fraction of samples within 3 std of their nearest mode (VEEGAN/PacGAN).",
     ),
     (
         "reverse_kl",
         f"{MODES}:reverse_kl",
         False,
-        BOTH,
+        (POINT_MODES, CLASS_MODES),
+        False,
         "KL(mode histogram of generated samples ‖ uniform), in nats (PacGAN).",
     ),
     (
         "energy_distance",
         f"{MODES}:energy_distance",
         False,
-        POINTS,
+        (frozenset({"points"}),),
+        False,
         "Squared energy distance to as many real points (Székely & Rizzo 2013); 0 for identical sets.",
     ),
     (
         "is",
         f"{IMAGE}:inception_score",
         True,
-        IMAGES,
+        (FEATURES,),
+        False,
         "Inception Score (Salimans et al. 2016), torch-fidelity.",
     ),
     (
         "fid",
         f"{IMAGE}:frechet_distance",
         False,
-        IMAGES,
+        (FEATURES,),
+        True,
         "Fréchet distance (Heusel et al. 2017), torch-fidelity.",
     ),
     (
         "kid",
         f"{IMAGE}:kernel_distance",
         False,
-        IMAGES,
+        (FEATURES,),
+        True,
         "Kernel distance (Bińkowski et al. 2018), torch-fidelity.",
     ),
     (
         "precision",
         f"{IMAGE}:precision",
         True,
-        IMAGES,
+        (FEATURES,),
+        True,
         "Improved precision, k=3 (Kynkäänniemi et al. 2019), torch-fidelity.",
     ),
     (
         "recall",
         f"{IMAGE}:recall",
         True,
-        IMAGES,
+        (FEATURES,),
+        True,
         "Improved recall, k=3 (Kynkäänniemi et al. 2019), torch-fidelity.",
     ),
     (
         "label_agreement",
         f"{IMAGE}:label_agreement",
         True,
-        IMAGES,
+        (CLASS_MODES,),
+        False,
         "Conditional variants: fraction of samples the domain classifier assigns the requested label (the whole triple on stacked digits).",
     ),
     (
         "label_agreement_digit",
         f"{IMAGE}:label_agreement_digit",
         True,
-        IMAGES,
+        (CLASS_MODES | {"label_factors"},),
+        False,
         "Conditional variants on factorised labels (stacked digits): fraction of channels whose digit matches the requested one (chance 0.1).",
     ),
-    ("density", f"{IMAGE}:density", True, IMAGES, "Density, k=5 (Naeem et al. 2020)."),
-    ("coverage", f"{IMAGE}:coverage", True, IMAGES, "Coverage, k=5 (Naeem et al. 2020)."),
+    (
+        "density",
+        f"{IMAGE}:density",
+        True,
+        (FEATURES,),
+        True,
+        "Density, k=5 (Naeem et al. 2020).",
+    ),
+    (
+        "coverage",
+        f"{IMAGE}:coverage",
+        True,
+        (FEATURES,),
+        True,
+        "Coverage, k=5 (Naeem et al. 2020).",
+    ),
 ):
-    register_metric(name, target, higher_is_better=higher, kinds=kinds, doc=doc)
+    register_metric(
+        name, target, higher_is_better=higher, needs=needs, reference=reference, doc=doc
+    )
+
+# Image metrics that count the domain classifier's predicted classes, whatever the extractor,
+# and those that compare with a real reference set: read off the declarations.
+CLASS_METRICS = tuple(
+    n
+    for n in METRICS.names()
+    if all("classifier" in need for need in METRICS.meta(n)["needs"] if "images" in need)
+    and any("images" in need for need in METRICS.meta(n)["needs"])
+)
+REFERENCE_METRICS = tuple(n for n in METRICS.names() if METRICS.meta(n)["reference"])
 
 
 def preflight(suite, cells, cache_dir) -> None:

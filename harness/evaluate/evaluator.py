@@ -52,7 +52,7 @@ class Evaluator:
         self.spec, self.data, self.device, self.chunk = spec, data, device, chunk
         self.bridge = self.classifier_bridge = None
         if data.info.kind == "images" and spec.metrics:
-            from harness.evaluate import CLASS_METRICS, CLASSIFIER_DATASETS
+            from harness.evaluate import CLASS_METRICS, classifier_datasets
             from harness.evaluate.fidelity import (
                 classifier_bridge,
                 inception_bridge,
@@ -63,7 +63,7 @@ class Evaluator:
                     "image metrics need a cache directory for extractors and reference features"
                 )
             dataset, params = data.info.name, dataset_params or {}
-            if dataset in CLASSIFIER_DATASETS:
+            if dataset in classifier_datasets():
                 self.classifier_bridge = classifier_bridge(
                     dataset, params, data, device, Path(cache_dir)
                 )

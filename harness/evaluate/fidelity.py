@@ -119,10 +119,10 @@ FAMILIES = {
 
 
 def _check_families() -> None:
-    from harness.evaluate import CLASSIFIER_DATASETS
+    from harness.evaluate import classifier_datasets
 
-    if set(FAMILIES) != set(CLASSIFIER_DATASETS):
-        raise RuntimeError("FAMILIES and CLASSIFIER_DATASETS list different datasets")
+    if set(FAMILIES) != set(classifier_datasets()):
+        raise RuntimeError("FAMILIES and the datasets offering a classifier differ")
 
 
 _check_families()
