@@ -302,9 +302,14 @@ def validate(suite_path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr
         cells = expand(suite)
     except SuiteError as error:
         return _error(str(error), err)
+    shape = f"{len(suite.variants)} variants × {len(suite.datasets)} datasets × {len(suite.seeds)} seeds"
+    if any(v.datasets is not None for v in suite.variants):
+        shape = (
+            f"{len(suite.variants)} variants on {len(suite.datasets)} datasets (some on some "
+            f"datasets only) × {len(suite.seeds)} seeds"
+        )
     print(
-        f"{suite_path}: valid: suite '{suite.name}' v{suite.version}, {len(suite.variants)} "
-        f"variants × {len(suite.datasets)} datasets × {len(suite.seeds)} seeds = {len(cells)} cells",
+        f"{suite_path}: valid: suite '{suite.name}' v{suite.version}, {shape} = {len(cells)} cells",
         file=out,
     )
     return EXIT_OK
