@@ -50,6 +50,7 @@ def _list_to_tuple(value: Any) -> Any:
 # TOML arrays arrive as lists; strict mode would reject them for tuple fields.
 Pair = Annotated[tuple[float, float], BeforeValidator(_list_to_tuple)]
 Names = Annotated[tuple[str, ...], BeforeValidator(_list_to_tuple)]
+Numbers = Annotated[tuple[float, ...], BeforeValidator(_list_to_tuple)]
 
 
 def _check_name(registry: Registry, name: str | None) -> str | None:
@@ -86,7 +87,17 @@ class VariantSpec(Strict):
     """
 
     ADDED_AXES: typing.ClassVar[frozenset[str]] = frozenset(
-        {"recipe", "pack", "attention", "g_spectral", "d_width"}
+        {
+            "recipe",
+            "pack",
+            "attention",
+            "g_spectral",
+            "d_width",
+            "shared_embedding",
+            "hierarchical_z",
+            "ortho_reg",
+            "init",
+        }
     )
 
     preset: str
@@ -110,10 +121,16 @@ class VariantSpec(Strict):
     attention: int = Field(0, ge=0, description="feature size of G's and D's self-attention")
     g_spectral: bool = Field(False, description="spectral normalisation of G's weight layers")
     d_width: int = Field(0, ge=0, description="D's width when not width (resnet, maxout)")
+    shared_embedding: int = Field(0, ge=0, description="BigGAN shared class embedding size")
+    hierarchical_z: bool = Field(False, description="BigGAN: a chunk of z per G block")
+    ortho_reg: float = Field(0.0, ge=0, description="BigGAN orthogonal regularisation of G")
+    init: Literal["default", "orthogonal"] = Field("default", description="weight init")
 
 
 # Axes only some architectures implement, and which: set elsewhere, they are an error.
 ARCHITECTURE_AXES = {
+    "shared_embedding": ("resnet",),
+    "hierarchical_z": ("resnet",),
     "attention": ("resnet",),
     "g_spectral": ("resnet",),
     "d_width": ("resnet", "maxout"),
@@ -147,6 +164,10 @@ class VariantEntry(Strict):
     attention: int | None = Field(None, ge=0)
     g_spectral: bool | None = None
     d_width: int | None = Field(None, ge=0)
+    shared_embedding: int | None = Field(None, ge=0)
+    hierarchical_z: bool | None = None
+    ortho_reg: float | None = Field(None, ge=0)
+    init: Literal["default", "orthogonal"] | None = None
 
     @field_validator("preset")
     @classmethod
@@ -216,6 +237,11 @@ class VariantEntry(Strict):
             raise ValueError(
                 f"architecture '{spec.architecture}' is unconditional; allowed: conditional = "
                 "false, or another architecture"
+            )
+        if spec.shared_embedding and not spec.conditional:
+            raise ValueError(
+                "shared_embedding embeds the class label (BigGAN); allowed: shared_embedding = "
+                "0 for an unconditional variant, or conditional = true"
             )
         if spec.pack > 1 and spec.conditional:
             raise ValueError(
@@ -332,6 +358,18 @@ class EvaluationSpec(Strict):
         description="features for IS/FID/KID/PR: the domain classifier or Inception-v3",
     )
     inception_weights: str | None = Field(None, description="local Inception-v3 weights file")
+    truncation: Numbers = Field(
+        (),
+        description="also score samples from a normal truncated at each of these thresholds "
+        "(BigGAN's truncation trick; the metric names carry _trunc<t>); untruncated always",
+    )
+
+    @field_validator("truncation")
+    @classmethod
+    def _truncation(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(t <= 0 for t in value) or len(set(value)) != len(value):
+            raise ValueError("truncation thresholds must be distinct and > 0")
+        return value
 
     @field_validator("metrics")
     @classmethod
@@ -599,7 +637,13 @@ class SuiteSpec(Strict):
                     continue
                 try:
                     spec = variant.resolve("images")
-                    check_layout(spec.architecture, dataset.resolution, spec.attention)
+                    check_layout(
+                        spec.architecture,
+                        dataset.resolution,
+                        spec.attention,
+                        spec.latent_dim,
+                        spec.hierarchical_z,
+                    )
                 except (ValueError, ValidationError) as error:
                     raise ValueError(
                         f"variants[{index}] on datasets[{d_index}] ('{dataset.display_name}'): "
@@ -778,7 +822,7 @@ def load_suite(path: str | Path) -> SuiteSpec:
 
 # Evaluation keys that change only what is scored, never the training: like the metric list,
 # they are left out of a cell's identity (``ganbench eval`` fills their scores in later).
-EVAL_ONLY = ("mode_samples", "is_splits")
+EVAL_ONLY = ("mode_samples", "is_splits", "truncation")
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,11 @@ def test_sagan_presets_are_the_paper_and_studiogan_recipes():
             ["attention is implemented by the resnet architecture", "not 'dcgan'"],
         ),
         ('preset = "sagan"', "params = { resolution = 28 }", ["supports 8, 16, 32 px, not 28"]),
+        (
+            'preset = "biggan"\nlatent_dim = 100',
+            "params = { resolution = 16 }",
+            ["hierarchical_z splits latent_dim 100 into 3 equal chunks", "divisible by 3"],
+        ),
     ],
 )
 def test_sagan_misfits_are_one_line_errors(variant, dataset, fragments, write_suite, tmp_path):

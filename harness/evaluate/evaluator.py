@@ -18,6 +18,8 @@ import torch
 
 from harness.evaluate import METRICS, metric_key
 
+TRUNCATION_STREAM = 7919  # offset of the evaluation seed for truncation's redraws
+
 
 @dataclass
 class EvalContext:
@@ -81,6 +83,7 @@ class Evaluator:
             "eval.num_samples": str(self.spec.num_samples),
             "eval.mode_samples": str(self.spec.mode_samples or self.spec.num_samples),
             "eval.is_splits": str(self.spec.is_splits),
+            "eval.truncation": ",".join(f"{t:g}" for t in self.spec.truncation) or "none",
             "eval.seed": str(self.spec.seed),
             "eval.metrics": ",".join(self.spec.metrics),
         }
@@ -94,20 +97,38 @@ class Evaluator:
             )
         return {**tags, **(self.bridge.describe() if self.bridge else {})}
 
-    def latent_bank(self, sampler, count: int | None = None, selection: bool = False):
+    def latent_bank(
+        self,
+        sampler,
+        count: int | None = None,
+        selection: bool = False,
+        truncation: float | None = None,
+    ):
         """Latents (as the recipe's sampler draws them) and class labels from the suite's
         evaluation seed (the selection bank, used to choose the best checkpoint, from the next
-        seed)."""
+        seed). With ``truncation``, the same bank with every latent entry beyond ±truncation
+        redrawn (from a stream of its own), so the labels stay those of the untruncated bank."""
+        from harness.recipes.base import truncate
+
         count = count or self.spec.num_samples
         generator = torch.Generator().manual_seed(self.spec.seed + int(selection))
         z = sampler.draw(count, generator)
         labels = torch.randint(self.data.info.num_classes, (count,), generator=generator)
+        if truncation is not None:
+            redraws = torch.Generator().manual_seed(self.spec.seed + TRUNCATION_STREAM)
+            z = truncate(z, truncation, redraws)
         return z, labels
 
     @torch.no_grad()
-    def generate(self, sampler, count: int | None = None, selection: bool = False):
+    def generate(
+        self,
+        sampler,
+        count: int | None = None,
+        selection: bool = False,
+        truncation: float | None = None,
+    ):
         """Samples from the latent bank, in chunks, on CPU, with the model in eval mode."""
-        z, labels = self.latent_bank(sampler, count, selection)
+        z, labels = self.latent_bank(sampler, count, selection, truncation)
         module = sampler.module
         was_training = module.training
         module.eval()
@@ -136,7 +157,8 @@ class Evaluator:
     def evaluate(self, sampler, final: bool = False) -> dict[str, float]:
         """Every metric of the cell under its logged name; undefined ones are left out. The
         final evaluation also scores the class-count metrics on ``mode_samples`` samples
-        (their names carry that count), which is too slow to repeat at every tick."""
+        (their names carry that count), which is too slow to repeat at every tick, and every
+        metric again at each ``truncation`` threshold (names ending ``_trunc<t>``)."""
         if not self.spec.metrics:
             return {}
         started = time.perf_counter()
@@ -146,6 +168,11 @@ class Evaluator:
         if final and self.mode_metrics():
             samples, labels = self.generate(sampler, self.spec.mode_samples)
             scores |= self.score(samples, labels, conditional, self.mode_metrics())
+        for threshold in self.spec.truncation if final else ():
+            samples, labels = self.generate(sampler, truncation=threshold)
+            truncated = self.score(samples, labels, conditional)
+            truncated.pop("eval_reference_cached", None)
+            scores |= {f"{key}_trunc{threshold:g}": v for key, v in truncated.items()}
         return scores | {"eval_seconds": time.perf_counter() - started}
 
     def score(

@@ -5,7 +5,9 @@ point on ``VariantSpec``'s axes. ``pack`` (PacGAN, Lin et al. 2018) makes D judg
 samples at once, all real or all generated, concatenated along channels (images) or features
 (points): only D's first layer widens, G draws ``pack`` independent latents per D input, the
 real packs are ``pack`` different training examples, and the budget counts every packed image.
-``pack = 1`` is the base variant bit for bit.
+``pack = 1`` is the base variant bit for bit. ``init = "orthogonal"`` initialises G and D
+orthogonally and ``ortho_reg`` adds BigGAN's orthogonal regulariser of G's weights to G's
+loss (``harness.variants.regularizers``; logged as ``ortho``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from harness.recipes.base import Batches, Recipe, Sampler, StepResult
 from harness.train.seeding import derive_seed
 from harness.variants import ARCHITECTURES, LOSSES, PENALTIES
 from harness.variants.nets.common import RealStatsBatchNorm, discriminate
+from harness.variants.regularizers import orthogonal_init, orthogonal_penalty
 
 
 def make_optimizer(spec, parameters) -> torch.optim.Optimizer:
@@ -61,6 +64,9 @@ class Adversarial(Recipe):
         else:
             generator, _ = build(spec, data.info)
             _, discriminator = build(spec, packed_info(data.info, spec.pack))
+        if spec.init == "orthogonal":
+            orthogonal_init(generator)
+            orthogonal_init(discriminator)
         self.G, self.D = generator.to(device), discriminator.to(device)
         # With batch norm in D, the G step shows D its last real batch beside the fakes.
         self.joint_batches = any(isinstance(m, RealStatsBatchNorm) for m in self.D.modules())
@@ -127,8 +133,12 @@ class Adversarial(Recipe):
         else:
             fake_g_out = D(fake, g_labels)
         g_loss = self.loss.g_loss(fake_g_out)
+        g_total, ortho = g_loss, None
+        if spec.ortho_reg > 0:
+            ortho = orthogonal_penalty(G)
+            g_total = g_loss + spec.ortho_reg * ortho
         self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        g_total.backward()
         self.opt_g.step()
         D.requires_grad_(True)
         if self.G_ema is not None:
@@ -141,6 +151,8 @@ class Adversarial(Recipe):
         }
         if penalty is not None:
             stats["penalty"] = penalty.detach()
+        if ortho is not None:
+            stats["ortho"] = ortho.detach()
         return StepResult(stats, self.examples_per_step())
 
     @torch.no_grad()

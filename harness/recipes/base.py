@@ -104,6 +104,15 @@ class Batches:
             self._sampler(name).load_state_dict(sampler_state)
 
 
+def truncate(z: torch.Tensor, threshold: float, generator: torch.Generator) -> torch.Tensor:
+    """``z`` with every entry beyond ±threshold redrawn from a standard normal until none is:
+    a sample of the normal truncated at ±threshold (BigGAN's truncation trick)."""
+    z = z.clone()
+    while (outside := z.abs() > threshold).any():
+        z[outside] = torch.randn(int(outside.sum()), generator=generator)
+    return z
+
+
 class Sampler:
     """How a recipe's model is sampled: latents drawn from a torch generator, labels when
     conditional, and the module whose weights are the model (the EMA copy when there is one).
@@ -112,9 +121,14 @@ class Sampler:
     def __init__(self, module: torch.nn.Module, latent_dim: int, conditional: bool) -> None:
         self.module, self.latent_dim, self.conditional = module, latent_dim, conditional
 
-    def draw(self, count: int, generator: torch.Generator) -> torch.Tensor:
-        """``count`` latents from ``generator`` (a standard normal; truncation overrides)."""
-        return torch.randn(count, self.latent_dim, generator=generator)
+    def draw(
+        self, count: int, generator: torch.Generator, truncation: float | None = None
+    ) -> torch.Tensor:
+        """``count`` latents from ``generator``: a standard normal, or with ``truncation`` one
+        truncated at ±truncation by redrawing every entry beyond it (BigGAN's truncation
+        trick), in a fixed order so the draw is reproducible."""
+        z = torch.randn(count, self.latent_dim, generator=generator)
+        return z if truncation is None else truncate(z, truncation, generator)
 
     def __call__(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return self.module(z, labels if self.conditional else None)

@@ -25,9 +25,16 @@ def attention_sizes(resolution: int) -> tuple[int, ...]:
     return tuple(4 * 2 ** (i + 1) for i in range(resnet_ups(resolution) - 1))
 
 
-def check_layout(architecture: str, resolution: int, attention: int) -> None:
+def check_layout(
+    architecture: str,
+    resolution: int,
+    attention: int,
+    latent_dim: int | None = None,
+    hierarchical_z: bool = False,
+) -> None:
     """Raise ``ValueError`` when ``architecture`` cannot be built at ``resolution`` px with
-    self-attention at ``attention``."""
+    self-attention at ``attention`` (and, with ``hierarchical_z``, z split into one equal
+    chunk per G block plus the stem)."""
     if architecture == "dcgan" and resolution not in DCGAN_RESOLUTIONS:
         raise ValueError(
             f"architecture 'dcgan' supports {', '.join(map(str, DCGAN_RESOLUTIONS))} px, "
@@ -45,4 +52,10 @@ def check_layout(architecture: str, resolution: int, attention: int) -> None:
         raise ValueError(
             f"attention {attention}: G and D have no shared feature map of that size at "
             f"{resolution} px; allowed: {allowed}"
+        )
+    chunks = resnet_ups(resolution) + 1
+    if hierarchical_z and latent_dim is not None and latent_dim % chunks:
+        raise ValueError(
+            f"hierarchical_z splits latent_dim {latent_dim} into {chunks} equal chunks at "
+            f"{resolution} px; allowed: a latent_dim divisible by {chunks}"
         )

@@ -87,27 +87,66 @@ class ConditionalBatchNorm(nn.Module):
         return h * gain[:, :, None, None] + bias[:, :, None, None]
 
 
-class GBlock(nn.Module):
-    def __init__(self, in_ch, out_ch, factors, conditional, wrap) -> None:
+class LinearConditionalBatchNorm(nn.Module):
+    """BigGAN's conditional BN: gain 1 + W_γ·c and bias W_β·c, linear in a conditioning
+    vector c (the shared class embedding, and the block's chunk of z when hierarchical)."""
+
+    def __init__(self, features: int, cond_dim: int, wrap) -> None:
         super().__init__()
-        self.bn1 = ConditionalBatchNorm(in_ch, factors, conditional)
+        self.bn = nn.BatchNorm2d(features, affine=False)
+        self.gain = wrap(nn.Linear(cond_dim, features, bias=False))
+        self.bias = wrap(nn.Linear(cond_dim, features, bias=False))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = self.bn(x)
+        return h * (1 + self.gain(cond))[:, :, None, None] + self.bias(cond)[:, :, None, None]
+
+
+class GBlock(nn.Module):
+    """An up-block; ``cond_dim`` > 0 makes its BNs linear in a conditioning vector (BigGAN),
+    else they are class-conditional (or plain) BNs on the label."""
+
+    def __init__(self, in_ch, out_ch, factors, conditional, wrap, cond_dim: int = 0) -> None:
+        super().__init__()
+
+        def norm(features):
+            if cond_dim:
+                return LinearConditionalBatchNorm(features, cond_dim, wrap)
+            return ConditionalBatchNorm(features, factors, conditional)
+
+        self.bn1 = norm(in_ch)
         self.conv1 = wrap(nn.Conv2d(in_ch, out_ch, 3, 1, 1))
-        self.bn2 = ConditionalBatchNorm(out_ch, factors, conditional)
+        self.bn2 = norm(out_ch)
         self.conv2 = wrap(nn.Conv2d(out_ch, out_ch, 3, 1, 1))
         self.shortcut = wrap(nn.Conv2d(in_ch, out_ch, 1))
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.bn1(x, labels)), scale_factor=2)
-        h = self.conv2(F.relu(self.bn2(self.conv1(h), labels)))
+    def forward(self, x: torch.Tensor, cond) -> torch.Tensor:
+        h = F.interpolate(F.relu(self.bn1(x, cond)), scale_factor=2)
+        h = self.conv2(F.relu(self.bn2(self.conv1(h), cond)))
         return h + self.shortcut(F.interpolate(x, scale_factor=2))
 
 
 class ResNetGenerator(nn.Module):
     """4×4 → ``resolution`` in up-blocks of ``width`` channels (SNGAN's and StudioGAN's 32-px
-    layout: G width 256 = 4 × g_conv_dim 64)."""
+    layout: G width 256 = 4 × g_conv_dim 64).
+
+    BigGAN (Brock et al. 2019): ``shared_dim`` > 0 gives one class embedding shared by every
+    block (summed over label factors), linearly projected to each BN's gain and bias;
+    ``hierarchical`` splits z into one chunk per block plus one for the stem, and block k's
+    BN sees [shared embedding, chunk k]."""
 
     def __init__(
-        self, latent_dim, channels, resolution, width, factors, conditional, spectral, attention
+        self,
+        latent_dim,
+        channels,
+        resolution,
+        width,
+        factors,
+        conditional,
+        spectral,
+        attention,
+        shared_dim: int = 0,
+        hierarchical: bool = False,
     ) -> None:
         super().__init__()
         check_attention(attention, resolution)
@@ -115,24 +154,52 @@ class ResNetGenerator(nn.Module):
         def wrap(layer):
             return nn.utils.parametrizations.spectral_norm(layer) if spectral else layer
 
-        self.conditional, self.width = conditional, width
-        self.stem = wrap(nn.Linear(latent_dim, width * 16))
+        ups = resnet_ups(resolution)
+        self.conditional, self.width, self.factors = conditional, width, tuple(factors)
+        self.hierarchical = hierarchical
+        self.chunk = latent_dim // (ups + 1) if hierarchical else 0
+        if hierarchical and latent_dim % (ups + 1):
+            raise ValueError(
+                f"hierarchical_z splits latent_dim {latent_dim} into {ups + 1} equal chunks at "
+                f"{resolution} px; allowed: a latent_dim divisible by {ups + 1}"
+            )
+        self.shared = None
+        if shared_dim:
+            self.shared = nn.ModuleList(nn.Embedding(f, shared_dim) for f in self.factors)
+        cond_dim = shared_dim + self.chunk
+        self.stem = wrap(nn.Linear(self.chunk or latent_dim, width * 16))
         self.blocks = nn.ModuleList()
         self.attend = nn.ModuleDict()
         size = 4
-        for _ in range(resnet_ups(resolution)):
-            self.blocks.append(GBlock(width, width, factors, conditional, wrap))
+        for _ in range(ups):
+            self.blocks.append(GBlock(width, width, factors, conditional, wrap, cond_dim))
             size *= 2
             if size == attention:
                 self.attend[str(len(self.blocks) - 1)] = SelfAttention(width, wrap)
         self.bn = nn.BatchNorm2d(width)
         self.out = wrap(nn.Conv2d(width, channels, 3, 1, 1))
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def block_inputs(self, z: torch.Tensor, labels: torch.Tensor | None) -> tuple:
+        """(the stem's input, each block's conditioning: labels, or a vector for BigGAN)."""
         labels = labels if self.conditional else None
-        h = self.stem(z).view(len(z), self.width, 4, 4)
-        for index, block in enumerate(self.blocks):
-            h = block(h, labels)
+        chunks = z.split(self.chunk, dim=1) if self.hierarchical else (z,)
+        if self.shared is None and not self.hierarchical:
+            return z, [labels] * len(self.blocks)
+        parts = []
+        if self.shared is not None:
+            factors = split_labels(labels, self.factors)
+            parts.append(sum(e(f) for e, f in zip(self.shared, factors, strict=True)))
+        conds = [
+            torch.cat([*parts, chunks[k + 1]], dim=1) if self.hierarchical else parts[0]
+            for k in range(len(self.blocks))
+        ]
+        return chunks[0], conds
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        stem_input, conds = self.block_inputs(z, labels)
+        h = self.stem(stem_input).view(len(z), self.width, 4, 4)
+        for index, (block, cond) in enumerate(zip(self.blocks, conds, strict=True)):
+            h = block(h, cond)
             if str(index) in self.attend:
                 h = self.attend[str(index)](h)
         return torch.tanh(self.out(F.relu(self.bn(h))))
@@ -209,6 +276,8 @@ def build(variant, info):
         variant.conditional,
         variant.g_spectral,
         variant.attention,
+        variant.shared_embedding,
+        variant.hierarchical_z,
     )
     discriminator = ResNetDiscriminator(
         channels,
