@@ -63,20 +63,36 @@ def _check_name(registry: Registry, name: str | None) -> str | None:
 # The axes of a variant.
 
 
+def _optimizer_name(value: str | None) -> str | None:
+    from harness.variants.optimizers import OPTIMIZERS
+
+    return _check_name(OPTIMIZERS, value)
+
+
 class OptimizerSpec(Strict):
-    name: Literal["adam", "rmsprop", "sgd"] = "adam"
+    name: str = "adam"
     lr: float = Field(2e-4, gt=0)
     betas: Pair = (0.5, 0.999)
     momentum: float = Field(0.0, ge=0)
     weight_decay: float = Field(0.0, ge=0)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return _optimizer_name(value)
+
 
 class OptimizerOverride(Strict):
-    name: Literal["adam", "rmsprop", "sgd"] | None = None
+    name: str | None = None
     lr: float | None = Field(None, gt=0)
     betas: Pair | None = None
     momentum: float | None = Field(None, ge=0)
     weight_decay: float | None = Field(None, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return _optimizer_name(value)
 
 
 class VariantSpec(Strict):
@@ -711,14 +727,15 @@ class SuiteSpec(Strict):
                     f"{', '.join(allowed)}{did_you_mean(path, allowed)}"
                 )
             kind = _field_type(path)
+            kind_name = getattr(kind, "__name__", "categorical")
             if param.type == "float" and kind is not float:
                 raise ValueError(
-                    f"study.space.{path}: is a {kind.__name__} axis; use type = "
+                    f"study.space.{path}: is a {kind_name} axis; use type = "
                     + ('"int" or "categorical"' if kind is int else '"categorical"')
                 )
             if param.type == "int" and kind not in (int, float):
                 raise ValueError(
-                    f'study.space.{path}: is a {kind.__name__} axis; use type = "categorical"'
+                    f'study.space.{path}: is a {kind_name} axis; use type = "categorical"'
                 )
             for value in param.endpoints():
                 try:

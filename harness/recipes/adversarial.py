@@ -21,19 +21,8 @@ from harness.recipes.base import Batches, Recipe, Sampler, StepResult
 from harness.train.seeding import derive_seed
 from harness.variants import ARCHITECTURES, LOSSES, PENALTIES
 from harness.variants.nets.common import RealStatsBatchNorm, discriminate
+from harness.variants.optimizers import make_optimizer
 from harness.variants.regularizers import orthogonal_init, orthogonal_penalty
-
-
-def make_optimizer(spec, parameters) -> torch.optim.Optimizer:
-    if spec.name == "adam":
-        return torch.optim.Adam(
-            parameters, spec.lr, betas=spec.betas, weight_decay=spec.weight_decay
-        )
-    if spec.name == "rmsprop":
-        return torch.optim.RMSprop(parameters, spec.lr, weight_decay=spec.weight_decay)
-    return torch.optim.SGD(
-        parameters, spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
-    )
 
 
 def packed_info(info, pack: int):

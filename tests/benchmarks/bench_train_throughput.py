@@ -27,10 +27,10 @@ from conftest import make_cell  # noqa: E402
 
 from harness.data import load_dataset  # noqa: E402
 from harness.evaluate.evaluator import Evaluator  # noqa: E402
-from harness.recipes.adversarial import make_optimizer  # noqa: E402
 from harness.train.loop import Trainer, total_iterations  # noqa: E402
 from harness.train.seeding import configure_determinism, derive_seed  # noqa: E402
 from harness.variants import ARCHITECTURES  # noqa: E402
+from harness.variants.optimizers import make_optimizer  # noqa: E402
 
 
 def harness_run(cell, data) -> tuple[float, dict]:
