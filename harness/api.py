@@ -276,7 +276,7 @@ def nightly(
                 err,
             )
     results = results_root(results_dir)
-    from harness.report.nightly import run_nightly
+    from harness.nightly import run_nightly
 
     if (code := _preflight(suite_path, suite, cells, results, err)) is not None:
         return code
