@@ -536,6 +536,9 @@ class PublishedEntry(Strict):
     variant: str = Field(description="a variant label of this suite")
     dataset: str = Field(description="a dataset label of this suite")
     metric: str = Field(description="the logged metric name, protocol included")
+    checkpoint: Literal["final", "best"] = Field(
+        "final", description="the reproduced value to compare: final, or the best checkpoint's"
+    )
     value: float
     spread: float | None = Field(None, ge=0, description="± as published (std over runs)")
     runs: int | None = Field(None, ge=1, description="runs the published value averages")

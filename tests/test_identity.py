@@ -24,12 +24,14 @@ from conftest import REPO
 from harness.config import VariantSpec, expand, load_suite
 
 PINNED = Path(__file__).parent / "data" / "suite_hashes.json"
-SHIPPED = sorted((REPO / "suites").glob("*.toml"))
+SHIPPED = sorted((REPO / "suites").rglob("*.toml"))  # paper suites included
 
 
 def suite_hashes() -> dict[str, dict[str, str]]:
     return {
-        path.name: {cell.cell_name: cell.spec_hash for cell in expand(load_suite(path))}
+        path.relative_to(REPO / "suites").as_posix(): {
+            cell.cell_name: cell.spec_hash for cell in expand(load_suite(path))
+        }
         for path in SHIPPED
     }
 

@@ -25,6 +25,21 @@ def test_the_full_budget_pacgan_suite_equals_the_reduced_one_but_for_its_budget(
     assert reduced.model_dump(include=same) == full.model_dump(include=same)
 
 
+@pytest.mark.parametrize("path", sorted(PAPERS.glob("*.toml")), ids=lambda p: p.name)
+def test_every_paper_suite_names_its_published_numbers_under_the_protocol_it_runs(path):
+    from harness.evaluate import count_text, metric_base, split_key
+
+    suite = load_suite(path)
+    assert suite.published, "a paper suite stores the published numbers beside it"
+    kinds = {d.display_name: d.kind for d in suite.datasets}
+    for entry in suite.published:
+        assert metric_base(entry.metric) in (suite.evaluation.metrics or ()), entry.metric
+        assert entry.source and (entry.budget_g_steps or entry.budget_kimg)
+        if kinds[entry.dataset] == "images":  # the sample count in the name is the suite's
+            assert split_key(entry.metric)[1] == count_text(suite.evaluation.num_samples)
+        assert entry.samples in (None, suite.evaluation.num_samples)
+
+
 def test_a_published_entry_naming_nothing_in_the_suite_is_one_line(write_suite):
     base = suite_text()
     for extra, fragment in (

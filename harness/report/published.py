@@ -68,14 +68,15 @@ def _verdict(entry, mean: float, low: float, high: float, ratio: float, n: int) 
 
 
 def compare(published: list, table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per published entry: the published value beside the final reproduced one."""
+    """One row per published entry: the published value beside the reproduced one (of the
+    final or the best checkpoint, as the entry says)."""
     rows = []
     for entry in published:
         found = table[
             (table["variant"] == entry.variant)
             & (table["dataset"] == entry.dataset)
             & (table["column"] == entry.metric)
-            & (table["checkpoint"] == "final")
+            & (table["checkpoint"] == entry.checkpoint)
             & ~table["real"]
         ]
         mean = low = high = math.nan
@@ -95,7 +96,8 @@ def compare(published: list, table: pd.DataFrame, runs: pd.DataFrame) -> pd.Data
             {
                 "variant": entry.variant,
                 "dataset": entry.dataset,
-                "metric": entry.metric,
+                "metric": entry.metric
+                + (" (best checkpoint)" if entry.checkpoint == "best" else ""),
                 "published": entry.value,
                 "spread": entry.spread,
                 "published_runs": entry.runs,
