@@ -206,25 +206,16 @@ def biggan(kind: str) -> dict:
     paper's 0.9999, whose half-life (≈ 6,900 steps) is longer than a CPU run. Metrics are at
     no truncation; ``evaluation.truncation`` adds a sweep.
     """
-    g_opt, d_opt = TTUR
     return {
-        "architecture": "resnet",
-        "loss": "hinge",
-        "normalization": "spectral",
-        "g_spectral": True,
-        "attention": 8,
+        **sagan(kind),
         "conditional": True,
         "shared_embedding": 32,
         "hierarchical_z": True,
         "ortho_reg": 1e-4,
         "init": "orthogonal",
         "ema": 0.999,
-        "g_opt": g_opt,
-        "d_opt": {**g_opt, **d_opt},
         "d_steps": 2,
-        "batch_size": 64,
         "latent_dim": 120,
-        "width": 64,
     }
 
 
@@ -236,22 +227,13 @@ def biggan_studiogan(kind: str) -> dict:
     never called); its EMA starts at step 1,000, which this preset does not model (EMA from
     the first step).
     """
-    adam = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
     return {
-        "architecture": "resnet",
-        "loss": "hinge",
-        "normalization": "spectral",
-        "g_spectral": True,
-        "attention": 16,
+        **sagan_studiogan(kind),
         "conditional": True,
         "shared_embedding": 128,
         "hierarchical_z": True,
         "init": "orthogonal",
         "ema": 0.9999,
-        "g_opt": adam,
-        "d_opt": adam,
-        "d_steps": 5,
-        "batch_size": 64,
         "latent_dim": 80,
         "width": 384,
         "d_width": 192,
