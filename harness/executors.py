@@ -120,6 +120,9 @@ class LocalProcesses:
                 except BrokenProcessPool as error:
                     reason = f"worker process died ({error}); re-run to resume the cell"
                     result = CellResult(job.cell, "failed", reason)
+                except Exception as error:  # outside run_one's own guard (e.g. the store)
+                    reason = f"{type(error).__name__}: {error}".splitlines()[0]
+                    result = CellResult(job.cell, "failed", reason)
                 yield job.position, result
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
