@@ -96,6 +96,20 @@ def test_orthogonal_init_makes_rows_orthonormal(tmp_path):
     assert torch.allclose(gram, torch.eye(rows), atol=1e-5)
 
 
+@pytest.mark.parametrize("threshold", [0.05, 0.5, 2.0])
+def test_truncated_latents_follow_the_truncated_normal(threshold):
+    import math
+
+    generator = torch.Generator().manual_seed(1)
+    z = truncate(torch.randn(200_000, generator=generator), threshold, generator)
+    assert z.abs().max() <= threshold
+    density = math.exp(-(threshold**2) / 2) / math.sqrt(2 * math.pi)
+    mass = math.erf(threshold / math.sqrt(2))
+    variance = 1 - 2 * threshold * density / mass  # closed form of the truncated normal
+    assert float(z.var()) == pytest.approx(variance, rel=0.02)
+    assert abs(float(z.mean())) < 0.01 * max(threshold, 0.1)
+
+
 def test_truncation_bounds_latents_and_shrinks_sample_spread(tmp_path):
     generator = torch.Generator().manual_seed(0)
     z = truncate(torch.randn(500, 16, generator=generator), 0.5, generator)
