@@ -1,6 +1,9 @@
 """BigGAN's mechanisms (reference: variant-zoo §3.4): hierarchical z, the shared class
 embedding, orthogonal regularisation and initialisation, truncation, EMA."""
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import make_cell
@@ -137,7 +140,8 @@ def test_a_truncation_sweep_is_scored_under_its_own_names(tmp_path):
         evaluation={"num_samples": 100, "metrics": ["modes_covered"], "truncation": [0.5, 1]},
     )
     data = load_dataset(cell.dataset, cell.dataset_params)
-    evaluator = Evaluator(cell.evaluation, data, CPU, tmp_path / "cache", cell.dataset_params)
+    cache = Path(os.environ["GANBENCH_CACHE"])  # the session's classifier, trained once
+    evaluator = Evaluator(cell.evaluation, data, CPU, cache, cell.dataset_params)
     trainer = Trainer(cell, data, CPU, evaluator, tmp_path)
     scores = evaluator.evaluate(trainer.recipe.sampler(), final=True)
     assert {"modes_covered_100_cls", "modes_covered_100_cls_trunc0.5"} <= set(scores)

@@ -5,7 +5,7 @@ import io
 import json
 
 import torch
-from conftest import REPO, run_cli, training_values
+from conftest import REPO, run_cli, suite_text, training_values
 from mlflow import MlflowClient
 
 from harness import api
@@ -18,12 +18,21 @@ def _state(cell, results):
     return json.loads((run_dir_of(cell, results) / "state.json").read_text())
 
 
-def test_two_workers_give_the_in_process_results_bit_for_bit(tmp_path):
-    suite = load_suite(REPO / "suites" / "smoke.toml")
+def test_two_workers_give_the_in_process_results_bit_for_bit(tmp_path, write_suite):
+    path = write_suite(
+        suite_text(
+            name="smoke",
+            variants='[[variants]]\npreset = "gan"\nwidth = 32\n\n[[variants]]\npreset = "dcgan"\n'
+            "width = 32\n",
+            budget="kimg = 0.5\nticks = 2",
+            evaluation='metrics = ["modes_covered", "high_quality_fraction"]\nnum_samples = 500',
+        )
+    )
+    suite = load_suite(path)
     cells = expand(suite)
     parallel, serial = tmp_path / "parallel", tmp_path / "serial"
 
-    done = run_cli("run", "suites/smoke.toml", "--workers", "2", results=parallel)
+    done = run_cli("run", path, "--workers", "2", results=parallel)
     assert done.returncode == 0, done.stderr
     # Progress lines name each cell's place in the suite, whichever worker ran it.
     for position, cell in enumerate(cells, start=1):
@@ -54,7 +63,7 @@ def test_two_workers_give_the_in_process_results_bit_for_bit(tmp_path):
         assert steps == sorted(set(steps)) and len(steps) == 2  # each tick logged once
 
     # A second parallel invocation of the finished suite trains nothing and adds no run.
-    again = run_cli("run", "suites/smoke.toml", "--workers", "2", results=parallel)
+    again = run_cli("run", path, "--workers", "2", results=parallel)
     assert again.returncode == 0 and again.stdout.count("(skipped)") == len(cells)
     assert len(client.search_runs([experiment.experiment_id], max_results=100)) == len(runs)
 

@@ -138,6 +138,7 @@ def test_two_workers_finish_exactly_twenty_trials_with_one_parent_run(tmp_path):
         assert (results / "studies" / "st" / artifact).exists()
 
 
+@pytest.mark.slow  # runs a study twice (about a minute); `python -m pytest -m slow` runs it
 def test_same_sampler_seed_proposes_the_same_sequence_and_best_reproduces(tmp_path):
     sequences, bests = [], []
     for attempt in range(2):
