@@ -30,10 +30,6 @@ from harness.variants.nets.common import Projection, d_layer, d_norm, label_fact
 from harness.variants.nets.layout import RESNET_D_DOWNSAMPLE, check_layout, resnet_ups
 
 
-def check_attention(attention: int, resolution: int) -> None:
-    check_layout("resnet", resolution, attention)
-
-
 class SelfAttention(nn.Module):
     """γ-gated self-attention over the positions of a feature map (Zhang et al. 2019)."""
 
@@ -149,7 +145,7 @@ class ResNetGenerator(nn.Module):
         hierarchical: bool = False,
     ) -> None:
         super().__init__()
-        check_attention(attention, resolution)
+        check_layout("resnet", resolution, attention, latent_dim, hierarchical)
 
         def wrap(layer):
             return nn.utils.parametrizations.spectral_norm(layer) if spectral else layer
@@ -158,11 +154,6 @@ class ResNetGenerator(nn.Module):
         self.conditional, self.width, self.factors = conditional, width, tuple(factors)
         self.hierarchical = hierarchical
         self.chunk = latent_dim // (ups + 1) if hierarchical else 0
-        if hierarchical and latent_dim % (ups + 1):
-            raise ValueError(
-                f"hierarchical_z splits latent_dim {latent_dim} into {ups + 1} equal chunks at "
-                f"{resolution} px; allowed: a latent_dim divisible by {ups + 1}"
-            )
         self.shared = None
         if shared_dim:
             self.shared = nn.ModuleList(nn.Embedding(f, shared_dim) for f in self.factors)
@@ -241,7 +232,7 @@ class ResNetDiscriminator(nn.Module):
         self, channels, resolution, width, factors, conditional, normalization, attention
     ) -> None:
         super().__init__()
-        check_attention(attention, resolution)
+        check_layout("resnet", resolution, attention)
         layers, size, in_ch = nn.ModuleList(), resolution, channels
         for index, down in enumerate(RESNET_D_DOWNSAMPLE[resolution]):
             layers.append(DBlock(in_ch, width, normalization, down, first=index == 0))
