@@ -78,6 +78,7 @@ def run(
     if not cells:
         return _error(f"--only {only}: no cell of {suite_path} matches", err)
     results = results_root(results_dir)
+    say_fallbacks(suite, err)
     if dry_run:
         print(f"{suite.name} v{suite.version}: {len(cells)} cells, results in {results}", file=out)
         for cell in cells:
@@ -312,7 +313,15 @@ def validate(suite_path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr
         f"{suite_path}: valid: suite '{suite.name}' v{suite.version}, {shape} = {len(cells)} cells",
         file=out,
     )
+    say_fallbacks(suite, out)
     return EXIT_OK
+
+
+def say_fallbacks(suite, stream: TextIO) -> None:
+    """One line per dataset that runs on its fallback, saying which data and why."""
+    for dataset in suite.datasets:
+        if dataset.fallback_reason:
+            print(f"dataset '{dataset.display_name}': {dataset.fallback_reason}", file=stream)
 
 
 def list_entries(kind: str, suites_dir: str = "suites", out: TextIO = sys.stdout) -> int:

@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -278,10 +279,31 @@ class VariantEntry(Strict):
 # The suite file.
 
 
+class FallbackDataset(Strict):
+    """The dataset a suite entry uses when its own data are not on this machine."""
+
+    name: str
+    params: dict[str, Any] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        from harness.data import DATASETS
+
+        return _check_name(DATASETS, value)
+
+
 class DatasetEntry(Strict):
     name: str
     label: str | None = Field(None, min_length=1, description="display name; defaults to name")
     params: dict[str, Any] = {}
+    fallback: FallbackDataset | None = Field(
+        None,
+        description="the dataset to use (same label, its own name and params) when this one's "
+        "files are not found locally, e.g. stacked digits for stacked MNIST",
+    )
+    # Why the fallback replaced the dataset named in the file ("" when it did not).
+    _fallback_reason: str = PrivateAttr("")
 
     @field_validator("name")
     @classmethod
@@ -294,6 +316,34 @@ class DatasetEntry(Strict):
     def _params(self) -> DatasetEntry:
         self.resolved_params()
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _fallback(cls, data: Any, handler) -> DatasetEntry:
+        """The entry as written, or, when its data are not on this machine and it names a
+        fallback, the fallback under the same label (saying why in ``fallback_reason``)."""
+        entry = handler(data)
+        if entry.fallback is None:
+            return entry
+        from harness.data import missing
+
+        used = handler({"name": entry.fallback.name, "params": entry.fallback.params})
+        if used.kind != entry.kind:
+            raise ValueError(
+                f"fallback.name: '{used.name}' holds {used.kind}, not {entry.kind} like "
+                f"'{entry.name}'; allowed: a dataset of the same kind"
+            )
+        reason = missing(entry.name, entry.resolved_params())
+        if not reason:
+            return entry
+        used = handler({"name": used.name, "params": used.params, "label": entry.display_name})
+        used._fallback_reason = f"{reason}: using {used.name} instead"
+        return used
+
+    @property
+    def fallback_reason(self) -> str:
+        """Why this entry runs on its fallback dataset ("" when it runs on its own)."""
+        return self._fallback_reason
 
     @property
     def display_name(self) -> str:
@@ -546,6 +596,18 @@ class PublishedEntry(Strict):
     budget_kimg: float | None = Field(None, gt=0, description="images shown to D, thousands")
     budget_g_steps: int | None = Field(None, gt=0, description="generator steps")
     source: str = Field(min_length=1, description="paper, table and where the value was read")
+    measured_on: str | None = Field(
+        None,
+        description="the registered dataset the published value was measured on, when the "
+        "suite's dataset may fall back to another (runs on another one are not compared)",
+    )
+
+    @field_validator("measured_on")
+    @classmethod
+    def _measured_on(cls, value: str | None) -> str | None:
+        from harness.data import DATASETS
+
+        return _check_name(DATASETS, value)
 
     @field_validator("metric")
     @classmethod

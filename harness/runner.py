@@ -176,6 +176,7 @@ def run_one(
             "variant": cell.variant_name,
             "preset": cell.variant.preset,
             "dataset": cell.dataset_label,
+            "dataset_name": cell.dataset,
             "seed": cell.seed,
             "spec_hash": cell.spec_hash,
             "status": "running",

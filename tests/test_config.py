@@ -214,3 +214,36 @@ def test_a_variant_may_run_on_some_datasets_only(write_suite):
     assert api.validate(str(typo), out=io.StringIO(), err=err) == 2
     assert "variants[1].datasets: 'digit16'" in err.getvalue()
     assert "did you mean 'digits16'?" in err.getvalue()
+
+
+def test_a_fallback_dataset_is_checked_and_used_only_when_the_data_are_missing(
+    write_suite, tmp_path
+):
+    from conftest import suite_text, write_mnist
+
+    from harness.config import load_suite
+
+    def datasets(root, fallback):
+        return (
+            f'[[datasets]]\nname = "mnist"\nlabel = "digits"\n'
+            f'params = {{ root = "{root}", limit = 8 }}\nfallback = {fallback}\n'
+        )
+
+    good = '{ name = "digits", params = { resolution = 28 } }'
+    path = write_suite(suite_text(datasets=datasets(tmp_path / "none", good)))
+    (used,) = load_suite(path).datasets
+    assert (used.name, used.display_name, used.params) == ("digits", "digits", {"resolution": 28})
+    assert used.fallback_reason.startswith(f"MNIST not found under {tmp_path / 'none'}")
+    write_mnist(tmp_path / "mnist", 8, 4)
+    path = write_suite(suite_text(datasets=datasets(tmp_path / "mnist", good)))
+    (own,) = load_suite(path).datasets
+    assert (own.name, own.fallback_reason) == ("mnist", "")
+    for fallback, fragment in (
+        ('{ name = "ring8" }', "fallback.name: 'ring8' holds points, not images"),
+        ('{ name = "digitz" }', "digitz"),
+        ('{ name = "digits", params = { resolution = 7 } }', "params.resolution"),
+    ):
+        path = write_suite(suite_text(datasets=datasets(tmp_path / "mnist", fallback)))
+        err = io.StringIO()
+        assert api.validate(str(path), out=io.StringIO(), err=err) == 2
+        assert err.getvalue().count("\n") == 1 and fragment in err.getvalue(), err.getvalue()

@@ -66,6 +66,28 @@ def test_mnist_loads_through_torchvision_from_real_idx_files(tmp_path):
     assert plain.train_x.shape == (4, 1, 28, 28)
 
 
+def test_stacked_mnist_stacks_three_mnist_digits_from_the_matching_split(tmp_path):
+    write_mnist(tmp_path, 40, 20)
+    single = load_dataset("mnist", {"root": str(tmp_path)})
+    stacked = load_dataset("stacked_mnist", {"root": str(tmp_path), "size": 50, "test_size": 30})
+    assert stacked.train_x.shape == (50, 3, 28, 28) and stacked.test_x.shape == (30, 3, 28, 28)
+    assert stacked.info.num_classes == 1000 and stacked.info.label_factors == (10, 10, 10)
+    for x, y, digits, labels in (
+        (stacked.train_x, stacked.train_y, single.train_x, single.train_y),
+        (stacked.test_x, stacked.test_y, single.test_x, single.test_y),
+    ):
+        for image, label in zip(x, y, strict=True):
+            found = []
+            for channel in image:  # each channel is a digit of the same split
+                match = (digits[:, 0] == channel).flatten(1).all(dim=1).nonzero()
+                assert len(match) >= 1
+                found.append(int(labels[match[0, 0]]))
+            assert label == found[0] * 100 + found[1] * 10 + found[2]
+    assert load_dataset("stacked_mnist", {"root": str(tmp_path), "size": 50}).train_x.equal(
+        stacked.train_x
+    )
+
+
 def test_missing_torchvision_dataset_says_where_and_how(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"under .* download = true"):
         load_dataset("fashion_mnist", {"root": str(tmp_path)})

@@ -35,9 +35,11 @@ def test_every_paper_suite_names_its_published_numbers_under_the_protocol_it_run
     for entry in suite.published:
         assert metric_base(entry.metric) in (suite.evaluation.metrics or ()), entry.metric
         assert entry.source and (entry.budget_g_steps or entry.budget_kimg)
-        if kinds[entry.dataset] == "images":  # the sample count in the name is the suite's
-            assert split_key(entry.metric)[1] == count_text(suite.evaluation.num_samples)
-        assert entry.samples in (None, suite.evaluation.num_samples)
+        # The sample count in the name is the suite's (mode counts: its mode_samples).
+        counts = {suite.evaluation.num_samples, suite.evaluation.mode_samples} - {None}
+        if kinds[entry.dataset] == "images":
+            assert split_key(entry.metric)[1] in {count_text(c) for c in counts}
+        assert entry.samples in (None, *counts)
 
 
 def test_a_published_entry_naming_nothing_in_the_suite_is_one_line(write_suite):
@@ -69,6 +71,61 @@ def test_verdicts(spread, mean, low, high, ratio, n, verdict):
         variant="gan", dataset="grid", metric="modes_covered", value=17.3, spread=spread, source="x"
     )
     assert published_module._verdict(entry, mean, low, high, ratio, n) == verdict
+
+
+def test_a_value_published_on_another_dataset_is_not_compared():
+    import pandas as pd
+
+    entry = PublishedEntry(
+        variant="dcgan",
+        dataset="stacked",
+        metric="modes_covered_26k_cls",
+        value=99,
+        measured_on="stacked_mnist",
+        source="x",
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "variant": "dcgan",
+                "dataset": "stacked",
+                "column": "modes_covered_26k_cls",
+                "checkpoint": "final",
+                "real": False,
+                "mean": 120.0,
+                "ci_low": 90.0,
+                "ci_high": 140.0,
+                "n": 3,
+            }
+        ]
+    )
+
+    def runs(name):
+        row = {"variant": "dcgan", "dataset": "stacked", "status": "completed"}
+        return pd.DataFrame([{**row, "dataset_name": name}] * 3)
+
+    fallback = published_module.compare([entry], table, runs("stacked_digits"))
+    assert fallback["verdict"].tolist() == ["reproduced on stacked_digits, not comparable"]
+    same = published_module.compare([entry], table, runs("stacked_mnist"))
+    assert same["verdict"].tolist() == ["within the reproduced interval"]
+
+
+def test_the_stacked_mnist_suite_says_which_data_it_runs_on(tmp_path, monkeypatch):
+    from conftest import write_mnist
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # the suite's root is ~/.cache/ganbench/datasets
+    out = io.StringIO()
+    assert api.validate(str(PAPERS / "stacked-mnist.toml"), out=out, err=io.StringIO()) == 0
+    assert "dataset 'stacked': MNIST not found under" in out.getvalue()
+    assert "using stacked_digits instead" in out.getvalue()
+    (fallback,) = load_suite(PAPERS / "stacked-mnist.toml").datasets
+    assert (fallback.name, fallback.display_name) == ("stacked_digits", "stacked")
+    write_mnist(tmp_path / ".cache" / "ganbench" / "datasets", 30, 10)
+    out = io.StringIO()
+    assert api.validate(str(PAPERS / "stacked-mnist.toml"), out=out, err=io.StringIO()) == 0
+    assert "dataset" not in out.getvalue().split("cells", 1)[1]
+    (own,) = load_suite(PAPERS / "stacked-mnist.toml").datasets
+    assert (own.name, own.fallback_reason) == ("stacked_mnist", "")
 
 
 def test_the_report_of_a_paper_suite_puts_published_beside_reproduced(tmp_path):

@@ -83,6 +83,12 @@ class TorchvisionParams(Params):
     limit: int | None = Field(None, gt=0, description="use only the first N training images")
 
 
+class StackedMnistParams(TorchvisionParams):
+    size: int = Field(128_000, gt=0, description="training stacks (PacGAN: 128,000)")
+    test_size: int = Field(10_000, gt=0, description="held-out stacks, from the test digits")
+    seed: int = Field(0, description="which digits are stacked")
+
+
 class ImageFolderParams(Params):
     root: str
     resolution: Literal[8, 16, 28, 32, 64] = 32
@@ -99,13 +105,36 @@ def register_dataset(
     doc: str,
     resolution: int = 0,
     offers: tuple[str, ...] = (),
+    missing: str | None = None,
 ) -> None:
     """``kind``: a registered modality; ``resolution``: the native image size when
     ``params.resolution`` is unset (None); ``offers``: capabilities metrics may need
-    (``harness.evaluate.CAPABILITIES``: known mode centres, a domain classifier, ...)."""
+    (``harness.evaluate.CAPABILITIES``: known mode centres, a domain classifier, ...);
+    ``missing``: "module:function" that says, from the params, why the data cannot be read
+    on this machine (None when it can), for datasets read from local files."""
     DATASETS.register(
-        name, target, doc=doc, params=params, kind=kind, resolution=resolution, offers=offers
+        name,
+        target,
+        doc=doc,
+        params=params,
+        kind=kind,
+        resolution=resolution,
+        offers=offers,
+        missing=missing,
     )
+
+
+def missing(name: str, params: dict) -> str | None:
+    """Why dataset ``name`` cannot be read here with these params; None when it can (or when
+    the dataset does not read local files)."""
+    import importlib
+
+    entry = DATASETS.entry(name)
+    target = entry.meta.get("missing")
+    if target is None:
+        return None
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)(entry.meta["params"](**params))
 
 
 register_dataset(
@@ -148,6 +177,17 @@ register_dataset(
     "MNIST through torchvision from a local root.",
     resolution=28,
     offers=("classifier",),
+    missing="harness.data.torchvision_sets:mnist_missing",
+)
+register_dataset(
+    "stacked_mnist",
+    "harness.data.torchvision_sets:stacked_mnist",
+    StackedMnistParams,
+    "images",
+    "Three MNIST digits as RGB channels (from a local MNIST): 1,000 modes, label = the triple.",
+    resolution=28,
+    offers=("classifier", "label_factors"),
+    missing="harness.data.torchvision_sets:mnist_missing",
 )
 register_dataset(
     "fashion_mnist",
@@ -157,6 +197,7 @@ register_dataset(
     "Fashion-MNIST through torchvision from a local root.",
     resolution=28,
     offers=("classifier",),
+    missing="harness.data.torchvision_sets:fashion_mnist_missing",
 )
 register_dataset(
     "cifar10",
@@ -166,6 +207,7 @@ register_dataset(
     "CIFAR-10 through torchvision from a local root.",
     resolution=32,
     offers=("classifier",),
+    missing="harness.data.torchvision_sets:cifar10_missing",
 )
 register_dataset(
     "image_folder",

@@ -113,6 +113,7 @@ FAMILIES = {
     "digits": ("digits", ClassifierExtractor),
     "stacked_digits": ("digits", StackedClassifierExtractor),
     "mnist": ("mnist", ClassifierExtractor),
+    "stacked_mnist": ("mnist", StackedClassifierExtractor),
     "fashion_mnist": ("fashion_mnist", ClassifierExtractor),
     "cifar10": ("cifar10", ClassifierExtractor),
 }
@@ -130,10 +131,16 @@ _check_families()
 
 def _training_data(dataset: str, data_params: dict, data) -> tuple[tuple, tuple]:
     """What the classifier of this dataset is trained and tested on: the dataset's own splits;
-    for (stacked) digits, the digits split the dataset uses, at the native 8×8 resolution."""
+    for (stacked) digits, the digits split the dataset uses, at the native 8×8 resolution; for
+    stacked MNIST, MNIST's own splits from the same root, at the stacks' resolution."""
+    from harness.data import load_dataset
+
+    if dataset == "stacked_mnist":
+        keep = ("root", "download", "resolution")
+        mnist = load_dataset("mnist", {k: v for k, v in data_params.items() if k in keep})
+        return (mnist.train_x, mnist.train_y), (mnist.test_x, mnist.test_y)
     if dataset not in ("digits", "stacked_digits"):
         return (data.train_x, data.train_y), (data.test_x, data.test_y)
-    from harness.data import load_dataset
 
     split_seed = data_params.get("split_seed", data_params.get("seed", 0))
     digits = load_dataset(

@@ -20,6 +20,7 @@ TAG_COLUMNS = (
     "variant",
     "preset",
     "dataset",
+    "dataset_name",
     "seed",
     "spec_hash",
     "status",

@@ -9,7 +9,9 @@ Verdicts:
   (not) within the published ± spread of the published value;
 - ``within the reproduced interval`` / ``outside the reproduced interval``: no spread was
   published, and the published value is (not) inside the reproduced mean's 95% interval;
-- ``not reproduced yet``: no completed run has the metric.
+- ``not reproduced yet``: no completed run has the metric;
+- ``reproduced on <dataset>, not comparable``: the published value was measured on another
+  dataset than the runs used (a paper suite's fallback, e.g. stacked digits for stacked MNIST).
 """
 
 from __future__ import annotations
@@ -67,6 +69,14 @@ def _verdict(entry, mean: float, low: float, high: float, ratio: float, n: int) 
     return f"{'within' if inside else 'outside'} the reproduced interval"
 
 
+def _measured_elsewhere(entry, runs: pd.DataFrame) -> str | None:
+    """The dataset the runs used, when the published value was measured on another one."""
+    if entry.measured_on is None or runs.empty or "dataset_name" not in runs:
+        return None
+    used = sorted({str(name) for name in runs["dataset_name"].dropna()} - {entry.measured_on})
+    return ", ".join(used) or None
+
+
 def compare(published: list, table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """One row per published entry: the published value beside the reproduced one (of the
     final or the best checkpoint, as the entry says)."""
@@ -92,6 +102,10 @@ def compare(published: list, table: pd.DataFrame, runs: pd.DataFrame) -> pd.Data
                 & (runs["status"] == "completed")
             ]
         budget, ratio = _budget(entry, cell_runs)
+        verdict = _verdict(entry, mean, low, high, ratio, n)
+        elsewhere = _measured_elsewhere(entry, cell_runs)
+        if elsewhere and n:
+            verdict = f"reproduced on {elsewhere}, not comparable"
         rows.append(
             {
                 "variant": entry.variant,
@@ -108,7 +122,7 @@ def compare(published: list, table: pd.DataFrame, runs: pd.DataFrame) -> pd.Data
                 "ci_high": high,
                 "n": n,
                 "budget_ratio": ratio,
-                "verdict": _verdict(entry, mean, low, high, ratio, n),
+                "verdict": verdict,
                 "source": entry.source,
             }
         )
