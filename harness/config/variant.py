@@ -1,0 +1,235 @@
+"""The axes of a variant: optimisers, the resolved ``VariantSpec`` and a suite's variant entry
+(a preset with overrides)."""
+
+from __future__ import annotations
+
+import typing
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+)
+
+from harness.config.base import Names, Pair, Strict, _check_name
+
+if TYPE_CHECKING:
+    from harness.config.dataset import DatasetEntry
+
+# ---------------------------------------------------------------------------------------
+# The axes of a variant.
+
+
+def _optimizer_name(value: str | None) -> str | None:
+    from harness.variants.optimizers import OPTIMIZERS
+
+    return _check_name(OPTIMIZERS, value)
+
+
+class OptimizerSpec(Strict):
+    name: str = "adam"
+    lr: float = Field(2e-4, gt=0)
+    betas: Pair = (0.5, 0.999)
+    momentum: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return _optimizer_name(value)
+
+
+class OptimizerOverride(Strict):
+    name: str | None = None
+    lr: float | None = Field(None, gt=0)
+    betas: Pair | None = None
+    momentum: float | None = Field(None, ge=0)
+    weight_decay: float | None = Field(None, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return _optimizer_name(value)
+
+
+class VariantSpec(Strict):
+    """A fully resolved variant: one value on every axis.
+
+    Axes added after spec protocol 1 go in ``ADDED_AXES``: they enter a cell's hash only when
+    set away from their default, so adding an axis leaves every existing cell's hash as it was.
+    """
+
+    ADDED_AXES: typing.ClassVar[frozenset[str]] = frozenset(
+        {
+            "recipe",
+            "pack",
+            "attention",
+            "g_spectral",
+            "d_width",
+            "shared_embedding",
+            "hierarchical_z",
+            "ortho_reg",
+            "init",
+        }
+    )
+
+    preset: str
+    recipe: str = Field("adversarial", description="the training recipe; the preset names it")
+    architecture: str = "mlp"
+    loss: str = "nonsaturating"
+    penalty: str = "none"
+    penalty_weight: float = Field(10.0, ge=0)
+    clip_value: float = Field(0.01, gt=0)
+    normalization: str = "none"
+    conditional: bool = False
+    g_opt: OptimizerSpec = OptimizerSpec()
+    d_opt: OptimizerSpec = OptimizerSpec()
+    d_steps: int = Field(1, ge=1)
+    ema: float = Field(0.0, ge=0, lt=1, description="G EMA decay; 0 turns EMA off")
+    batch_size: int = Field(64, ge=1)
+    latent_dim: int = Field(64, ge=1)
+    width: int = Field(128, ge=1, description="hidden units (MLP) or base channels (conv)")
+    depth: int = Field(3, ge=1, description="hidden layers of the MLP")
+    pack: int = Field(1, ge=1, description="PacGAN: samples D judges at once (1: no packing)")
+    attention: int = Field(0, ge=0, description="feature size of G's and D's self-attention")
+    g_spectral: bool = Field(False, description="spectral normalisation of G's weight layers")
+    d_width: int = Field(0, ge=0, description="D's width when not width (resnet, maxout)")
+    shared_embedding: int = Field(0, ge=0, description="BigGAN shared class embedding size")
+    hierarchical_z: bool = Field(False, description="BigGAN: a chunk of z per G block")
+    ortho_reg: float = Field(0.0, ge=0, description="BigGAN orthogonal regularisation of G")
+    init: Literal["default", "orthogonal"] = Field("default", description="weight init")
+
+
+# Axes only some architectures implement, and which: set elsewhere, they are an error.
+ARCHITECTURE_AXES = {
+    "shared_embedding": ("resnet",),
+    "hierarchical_z": ("resnet",),
+    "attention": ("resnet",),
+    "g_spectral": ("resnet",),
+    "d_width": ("resnet", "maxout"),
+}
+
+
+class VariantEntry(Strict):
+    """A variant as written in a suite: a preset plus optional overrides of any axis."""
+
+    preset: str
+    name: str | None = Field(None, min_length=1)
+    datasets: Names | None = Field(
+        None, min_length=1, description="labels of the suite's datasets it runs on (all)"
+    )
+    architecture: str | None = None
+    loss: str | None = None
+    penalty: str | None = None
+    penalty_weight: float | None = Field(None, ge=0)
+    clip_value: float | None = Field(None, gt=0)
+    normalization: str | None = None
+    conditional: bool | None = None
+    g_opt: OptimizerOverride | None = None
+    d_opt: OptimizerOverride | None = None
+    d_steps: int | None = Field(None, ge=1)
+    ema: float | None = Field(None, ge=0, lt=1)
+    batch_size: int | None = Field(None, ge=1)
+    latent_dim: int | None = Field(None, ge=1)
+    width: int | None = Field(None, ge=1)
+    depth: int | None = Field(None, ge=1)
+    pack: int | None = Field(None, ge=1)
+    attention: int | None = Field(None, ge=0)
+    g_spectral: bool | None = None
+    d_width: int | None = Field(None, ge=0)
+    shared_embedding: int | None = Field(None, ge=0)
+    hierarchical_z: bool | None = None
+    ortho_reg: float | None = Field(None, ge=0)
+    init: Literal["default", "orthogonal"] | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, value: str) -> str:
+        from harness.variants import PRESETS
+
+        return _check_name(PRESETS, value)
+
+    @field_validator("architecture", "loss", "penalty", "normalization")
+    @classmethod
+    def _axis(cls, value: str | None, info) -> str | None:
+        import harness.variants as variants
+
+        registry = {
+            "architecture": variants.ARCHITECTURES,
+            "loss": variants.LOSSES,
+            "penalty": variants.PENALTIES,
+            "normalization": variants.NORMALIZATIONS,
+        }[info.field_name]
+        return _check_name(registry, value)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.preset
+
+    def runs_on(self, dataset: DatasetEntry) -> bool:
+        return self.datasets is None or dataset.display_name in self.datasets
+
+    def resolve(self, kind: str) -> VariantSpec:
+        """The preset's axes for this dataset kind, with this entry's overrides on top."""
+        from harness.variants import ARCHITECTURES, PRESETS
+
+        kinds = PRESETS.meta(self.preset).get("kinds", ("points", "images"))
+        if kind not in kinds:
+            fits = [n for n in PRESETS.names() if kind in PRESETS.meta(n).get("kinds", (kind,))]
+            raise ValueError(
+                f"preset '{self.preset}' fits {' and '.join(kinds)} datasets, not {kind}; "
+                f"allowed on {kind}: {', '.join(fits)}; or run it on some datasets only "
+                "(datasets = [...])"
+            )
+        values: dict[str, Any] = {"preset": self.preset, **PRESETS.get(self.preset)(kind)}
+        for key, value in self.model_dump(
+            exclude={"preset", "name", "datasets"}, exclude_none=True
+        ).items():
+            if isinstance(value, dict):
+                value = {**values.get(key, {}), **value}
+            values[key] = value
+        spec = VariantSpec(**values)
+        if (
+            spec.architecture == "mlp"
+            and spec.depth < 2
+            and spec.normalization in ("batch", "layer")
+        ):
+            raise ValueError(
+                f"normalization '{spec.normalization}' acts on the MLP discriminator's hidden "
+                "layers after its input layer; allowed: depth >= 2, or normalization none/spectral"
+            )
+        for axis, architectures in ARCHITECTURE_AXES.items():
+            default = VariantSpec.model_fields[axis].get_default()
+            if getattr(spec, axis) != default and spec.architecture not in architectures:
+                raise ValueError(
+                    f"{axis} is implemented by the {', '.join(architectures)} architecture, "
+                    f"not '{spec.architecture}'; allowed: {axis} = {default!r} (its default) "
+                    f"or architecture = {' or '.join(architectures)}"
+                )
+        if spec.conditional and not ARCHITECTURES.meta(spec.architecture).get("conditional", 1):
+            raise ValueError(
+                f"architecture '{spec.architecture}' is unconditional; allowed: conditional = "
+                "false, or another architecture"
+            )
+        if spec.shared_embedding and not spec.conditional:
+            raise ValueError(
+                "shared_embedding embeds the class label (BigGAN); allowed: shared_embedding = "
+                "0 for an unconditional variant, or conditional = true"
+            )
+        if spec.pack > 1 and spec.conditional:
+            raise ValueError(
+                f"pack {spec.pack} packs unconditional samples (PacGAN); allowed: pack = 1 "
+                "for a conditional variant"
+            )
+        if kind not in ARCHITECTURES.meta(spec.architecture)["kinds"]:
+            raise ValueError(
+                f"architecture '{spec.architecture}' does not fit {kind} datasets; allowed: "
+                + ", ".join(
+                    n for n in ARCHITECTURES.names() if kind in ARCHITECTURES.meta(n)["kinds"]
+                )
+            )
+        return spec
+
+
+# ---------------------------------------------------------------------------------------
+# The suite file.
