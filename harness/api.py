@@ -146,11 +146,10 @@ def study(
     storage: str | None = None,
     device: str = "auto",
     results_dir: str | None = None,
-    worker_of: str | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
-    """Run the suite's [study] (or, with ``worker_of``, one worker of a running study)."""
+    """Run the suite's [study] (its workers are ``python -m harness.study.worker`` processes)."""
     from harness.runner import results_root
 
     try:
@@ -168,19 +167,7 @@ def study(
 
     storage = storage or studies.default_storage(results)
     try:
-        if worker_of:
-            import json
-
-            job = json.loads(worker_of)
-            phase = studies.wide_phase(suite)
-            if job["phase"] == "narrow":
-                phase = studies.narrow_phase(suite, storage)
-            worker = studies.Worker(
-                suite, phase, results, storage, job["parent"], device, job["index"], err
-            )
-            worker.work(job["deadline"])
-            return EXIT_OK
-        cells = studies.expand(studies.trial_suite(suite, {}))
+        cells = expand(studies.trial_suite(suite, {}))
         if (code := _preflight(suite_path, suite, cells, results, err)) is not None:
             return code
         outcomes = studies.run_study(suite, suite_path, results, storage, workers, device, err)

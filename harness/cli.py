@@ -58,7 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     study.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     study.add_argument("--results-dir", metavar="DIR")
-    study.add_argument("--worker-of", help=argparse.SUPPRESS)
 
     report = commands.add_parser(
         "report", help="leaderboard.md/.html/.csv from the MLflow runs of a suite"
@@ -130,9 +129,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "eval":
         return api.rescore(args.suite, args.only, args.run_id, args.device, args.results_dir)
     if args.command == "study":
-        return api.study(
-            args.suite, args.workers, args.storage, args.device, args.results_dir, args.worker_of
-        )
+        return api.study(args.suite, args.workers, args.storage, args.device, args.results_dir)
     if args.command == "report":
         return api.report(
             args.suite,
