@@ -41,7 +41,7 @@ def features_context(
 ):
     """An evaluation context whose features are given (the metric code path after extraction)."""
     logits = logits if logits is not None else torch.zeros(len(generated), 10)
-    from harness.evaluate.image_metrics import knn_radii
+    from harness.evaluate.neighbours import knn_radii
 
     given = SimpleNamespace(
         name="given",
@@ -123,7 +123,8 @@ def test_precision_recall_is_bit_identical_to_torch_fidelity(
 ):
     from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 
-    from harness.evaluate.image_metrics import knn_radii, precision_recall
+    from harness.evaluate.image_metrics import precision_recall
+    from harness.evaluate.neighbours import knn_radii
 
     generator = torch.Generator().manual_seed(n_generated + dim)
     generated = torch.randn(n_generated, dim, generator=generator)

@@ -259,7 +259,7 @@ class FidelityBridge:
         """Each reference sample's distance to its ``neighbourhood``-th nearest other reference
         sample in the metric layer (precision's ball radii), cached beside the features: they
         depend on the real data only, so only the first evaluation pays for them."""
-        from harness.evaluate.image_metrics import knn_radii
+        from harness.evaluate.neighbours import knn_radii
 
         count = self.reference_count(count, split)
         slot = (split, count, neighbourhood, batch_size)
