@@ -108,6 +108,20 @@ MALFORMED = {
         VALID.replace("d_steps = 3", "pack = 0"),
         ["variants[1].pack:", "greater than or equal to 1"],
     ),
+    "a negative seed": (
+        VALID.replace("seeds = [0, 1]", "seeds = [0, -1]"),
+        ["seeds[1]:", "greater than or equal to 0", "(got -1)"],
+    ),
+    "a budget past any machine": (
+        VALID.replace("kimg = 1\n", "kimg = 1e306\n"),
+        ["budget.kimg:", "less than or equal to 1000000000", "1e+306"],
+    ),
+    "an image folder that does not exist": (
+        VALID.replace(
+            'name = "ring8"', 'name = "image_folder"\nparams = { root = "/nonexistent/imgs" }', 1
+        ).replace("params = { size = 2000, test_size = 500 }\n", "", 1),
+        ["datasets[0]: params.root: /nonexistent/imgs does not exist", "an existing folder"],
+    ),
     "nightly tolerance typo": (
         VALID + "\n[nightly]\ntolerance = { fdi = 0.1 }\n",
         ["nightly.tolerance", "unknown metric 'fdi'", "did you mean 'fid'?"],
@@ -247,3 +261,19 @@ def test_a_fallback_dataset_is_checked_and_used_only_when_the_data_are_missing(
         err = io.StringIO()
         assert api.validate(str(path), out=io.StringIO(), err=err) == 2
         assert err.getvalue().count("\n") == 1 and fragment in err.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "content,fragment",
+    [(b"\xff\xfe\x00\x01binary", "not a UTF-8 text file (byte 0)"), (None, "is a folder")],
+    ids=["binary", "folder"],
+)
+def test_a_suite_path_that_is_not_text_is_one_line(content, fragment, tmp_path):
+    path = tmp_path / "suite.toml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    err = io.StringIO()
+    assert api.validate(str(path), out=io.StringIO(), err=err) == 2
+    assert err.getvalue().count("\n") == 1 and fragment in err.getvalue(), err.getvalue()

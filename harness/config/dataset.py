@@ -61,9 +61,14 @@ class DatasetEntry(Strict):
         """The entry as written, or, when its data are not on this machine and it names a
         fallback, the fallback under the same label (saying why in ``fallback_reason``)."""
         entry = handler(data)
+        from harness.data import DATASETS, missing
+
         if entry.fallback is None:
+            if DATASETS.meta(entry.name).get("missing_is_error"):
+                reason = missing(entry.name, entry.resolved_params())
+                if reason:
+                    raise ValueError(f"params.root: {reason}; allowed: an existing folder")
             return entry
-        from harness.data import missing
 
         used = handler({"name": entry.fallback.name, "params": entry.fallback.params})
         if used.kind != entry.kind:

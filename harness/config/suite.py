@@ -6,7 +6,7 @@ from __future__ import annotations
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -24,8 +24,10 @@ from harness.registry import did_you_mean
 
 
 class BudgetSpec(Strict):
-    kimg: float | None = Field(None, gt=0, description="thousands of real images shown to D")
-    g_steps: int | None = Field(None, gt=0, description="generator steps")
+    kimg: float | None = Field(
+        None, gt=0, le=1e9, description="thousands of real images shown to D (at most 1e9)"
+    )
+    g_steps: int | None = Field(None, gt=0, le=10**12, description="generator steps")
     ticks: int = Field(10, ge=1, description="stats, samples and a checkpoint every tick")
     max_minutes: float | None = Field(None, gt=0, description="wall-clock cap per cell")
     diverge_above: float = Field(
@@ -166,7 +168,7 @@ class SuiteSpec(Strict):
     description: str = ""
     datasets: list[DatasetEntry] = Field(min_length=1)
     variants: list[VariantEntry] = Field(min_length=1)
-    seeds: list[int] = Field(min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] = Field(min_length=1)
     budget: BudgetSpec
     evaluation: EvaluationSpec = EvaluationSpec()
     tracking: TrackingSpec = TrackingSpec()
@@ -404,6 +406,12 @@ def load_suite(path: str | Path) -> SuiteSpec:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SuiteError(f"{path}: no such suite file") from None
+    except IsADirectoryError:
+        raise SuiteError(f"{path}: is a folder, not a suite file") from None
+    except UnicodeDecodeError as error:
+        raise SuiteError(
+            f"{path}: not a UTF-8 text file (byte {error.start}); a suite is TOML text"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise SuiteError(f"{path}: invalid TOML: {error}") from None
     try:

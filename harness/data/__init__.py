@@ -106,12 +106,15 @@ def register_dataset(
     resolution: int = 0,
     offers: tuple[str, ...] = (),
     missing: str | None = None,
+    missing_is_error: bool = False,
 ) -> None:
     """``kind``: a registered modality; ``resolution``: the native image size when
     ``params.resolution`` is unset (None); ``offers``: capabilities metrics may need
     (``harness.evaluate.CAPABILITIES``: known mode centres, a domain classifier, ...);
     ``missing``: "module:function" that says, from the params, why the data cannot be read
-    on this machine (None when it can), for datasets read from local files."""
+    on this machine (None when it can), for datasets read from local files;
+    ``missing_is_error``: missing data fail validation (a user's own folder) rather than the
+    run (a torchvision set, which ``download = true`` can fetch)."""
     DATASETS.register(
         name,
         target,
@@ -121,6 +124,7 @@ def register_dataset(
         resolution=resolution,
         offers=offers,
         missing=missing,
+        missing_is_error=missing_is_error,
     )
 
 
@@ -215,6 +219,8 @@ register_dataset(
     ImageFolderParams,
     "images",
     "A user's own images: root/<class>/<image> (torchvision ImageFolder).",
+    missing="harness.data.folders:root_missing",
+    missing_is_error=True,
 )
 
 

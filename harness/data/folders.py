@@ -10,6 +10,14 @@ from harness.data import DatasetInfo, ImageFolderParams, LoadedData
 from harness.data.transforms import resize, split, to_unit_range
 
 
+def root_missing(params: ImageFolderParams) -> str | None:
+    """Why the folder cannot be read (None when its root is a folder)."""
+    root = os.path.expanduser(params.root)
+    if not os.path.isdir(root):
+        return f"{root} is not a folder" if os.path.exists(root) else f"{root} does not exist"
+    return None
+
+
 def image_folder(params: ImageFolderParams) -> LoadedData:
     """Load every image, resize it to the resolution, and split deterministically."""
     import numpy as np
