@@ -288,3 +288,28 @@ def test_a_metric_undefined_at_the_last_step_is_undefined_not_stale(tmp_path):
     assert (kl["n"], kl["mean"], bool(kl["complete"])) == (1, 0.5, False)
     modes = table[table["column"] == "modes_covered"].iloc[0]
     assert (modes["n"], modes["mean"]) == (2, 1.0)
+
+
+def test_figures_of_labels_with_slashes_are_written_inside_the_figures_folder(tmp_path):
+    """A dataset label is free text: '/' or spaces in it must not become folders or break
+    the Markdown links (figure files get a safe name and a hash of the label)."""
+    import re
+
+    import pandas as pd
+
+    from harness.report.leaderboard import Report, write
+    from harness.report.stats import leaderboard
+
+    png = b"\x89PNG\r\n\x1a\n"
+    figures = [
+        ("curves-ring/8", "ring/8: curves", png),
+        ("curves-ring 8", "ring 8: curves", png),
+        ("curves-ring8", "ring8: curves", png),
+    ]
+    report = Report("t", {}, leaderboard(pd.DataFrame()), pd.DataFrame(), figures)
+    write(report, tmp_path / "out")
+    files = sorted(p.name for p in (tmp_path / "out" / "figures").iterdir())
+    assert len(files) == 3 and "curves-ring8.png" in files
+    assert not any(p.is_dir() for p in (tmp_path / "out" / "figures").iterdir())
+    links = re.findall(r"\]\(figures/([^)]+)\)", (tmp_path / "out" / "leaderboard.md").read_text())
+    assert sorted(links) == files

@@ -228,7 +228,7 @@ def write(report: Report, out_dir: Path) -> list[Path]:
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(exist_ok=True)
     for name, _, png in report.figures:
-        (figure_dir / f"{name}.png").write_bytes(png)
+        (figure_dir / render.figure_file(name)).write_bytes(png)
     csv = out_dir / "leaderboard.csv"
     report.table.to_csv(csv, index=False)
     written = []

@@ -193,8 +193,22 @@ def markdown(
     if figures:
         lines += ["## Figures", ""]
         for name, caption, _ in figures:
-            lines += [f"![{caption}]({figure_dir}/{name}.png)", "", f"*{caption}*", ""]
+            lines += [f"![{caption}]({figure_dir}/{figure_file(name)})", "", f"*{caption}*", ""]
     return "\n".join(lines) + "\n"
+
+
+
+def figure_file(name: str) -> str:
+    """A figure's file name: its name with anything but letters, digits, '.', '_' and '-'
+    replaced (labels may hold '/' or spaces), plus a short hash of the name when anything was,
+    so two labels never share a file."""
+    import hashlib
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip(".") or "figure"
+    if safe != name:
+        safe += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{safe}.png"
 
 
 CSS = """
