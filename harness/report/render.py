@@ -197,7 +197,6 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
-
 def figure_file(name: str) -> str:
     """A figure's file name: its name with anything but letters, digits, '.', '_' and '-'
     replaced (labels may hold '/' or spaces), plus a short hash of the name when anything was,
