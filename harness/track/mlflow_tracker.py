@@ -48,6 +48,9 @@ class MlflowTracker:
         from mlflow import MlflowClient
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
+        # MLflow prints "View run ... at: URL" to stdout when a run on a tracking server ends;
+        # ganbench's output is its own (progress, summary table), so say no unless told to.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.uri = tracking_uri(results_dir)
         self.client = MlflowClient(tracking_uri=self.uri)
         found = self.client.get_experiment_by_name(experiment)
