@@ -42,6 +42,22 @@ def _load(suite_path: str, only: str | None):
     return suite, filters, select(expand(suite), filters)
 
 
+def _unwritable(results: Path) -> str | None:
+    """Why nothing can be recorded under the results folder (None when a file can be written
+    there): checked before the store is opened, so the error is one line, not a traceback."""
+    import os
+
+    probe = Path(results) / f".ganbench-write-check-{os.getpid()}"
+    try:
+        Path(results).mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        return f"results folder {results}: cannot write there ({reason}); use --results-dir"
+    return None
+
+
 def _preflight(suite_path: str, suite, cells, results: Path, err: TextIO) -> int | None:
     """Check before any training that every cell's feature extractor can be had; the exit code
     of the one-line error when not."""
@@ -49,6 +65,8 @@ def _preflight(suite_path: str, suite, cells, results: Path, err: TextIO) -> int
     from harness.evaluate.inception import MissingInceptionWeights
     from harness.runner import cache_root
 
+    if (problem := _unwritable(results)) is not None:
+        return _error(problem, err)
     try:
         preflight(suite, cells, cache_root(results))
     except (MissingInceptionWeights, ValueError) as error:

@@ -277,3 +277,20 @@ def test_a_suite_path_that_is_not_text_is_one_line(content, fragment, tmp_path):
     err = io.StringIO()
     assert api.validate(str(path), out=io.StringIO(), err=err) == 2
     assert err.getvalue().count("\n") == 1 and fragment in err.getvalue(), err.getvalue()
+
+
+def test_a_results_folder_that_cannot_be_written_is_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for command in (api.run, api.nightly):
+        err = io.StringIO()
+        code = command(
+            str(REPO / "suites" / "smoke.toml"),
+            results_dir=str(blocker / "results"),
+            out=io.StringIO(),
+            err=err,
+        )
+        assert code == 2
+        assert err.getvalue().count("\n") == 1, err.getvalue()
+        assert f"results folder {blocker / 'results'}: cannot write there" in err.getvalue()
+    assert blocker.read_text() == "not a folder"
