@@ -44,18 +44,26 @@ def _load(suite_path: str, only: str | None):
 
 def _unwritable(results: Path) -> str | None:
     """Why nothing can be recorded under the results folder (None when a file can be written
-    there): checked before the store is opened, so the error is one line, not a traceback."""
+    there): checked before the store is opened, so the error is one line, not a traceback.
+    Creates nothing: it writes and removes one probe file in the nearest existing folder."""
     import os
 
-    probe = Path(results) / f".ganbench-write-check-{os.getpid()}"
-    try:
-        Path(results).mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        return f"results folder {results}: cannot write there ({reason}); use --results-dir"
-    return None
+    existing = Path(results).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    reason = None
+    if not existing.is_dir():
+        reason = f"{existing} is not a folder"
+    else:
+        probe = existing / f".ganbench-write-check-{os.getpid()}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+    if reason is None:
+        return None
+    return f"results folder {results}: cannot write there ({reason}); use --results-dir"
 
 
 def _preflight(suite_path: str, suite, cells, results: Path, err: TextIO) -> int | None:
