@@ -37,9 +37,14 @@ class Entry:
     def load(self) -> Any:
         """The registered object, importing it first when it was registered by path."""
         if isinstance(self.target, str):
-            module_name, _, attribute = self.target.partition(":")
-            self.target = getattr(importlib.import_module(module_name), attribute)
+            self.target = load_path(self.target)
         return self.target
+
+
+def load_path(target: str) -> Any:
+    """The object a "module:attribute" path names, imported on first use."""
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 class Registry:

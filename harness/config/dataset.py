@@ -70,7 +70,10 @@ class DatasetEntry(Strict):
                     raise ValueError(f"params.root: {reason}; allowed: an existing folder")
             return entry
 
-        used = handler({"name": entry.fallback.name, "params": entry.fallback.params})
+        label = entry.display_name
+        used = handler(
+            {"name": entry.fallback.name, "params": entry.fallback.params, "label": label}
+        )
         if used.kind != entry.kind:
             raise ValueError(
                 f"fallback.name: '{used.name}' holds {used.kind}, not {entry.kind} like "
@@ -79,7 +82,6 @@ class DatasetEntry(Strict):
         reason = missing(entry.name, entry.resolved_params())
         if not reason:
             return entry
-        used = handler({"name": used.name, "params": used.params, "label": entry.display_name})
         used._fallback_reason = f"{reason}: using {used.name} instead"
         return used
 

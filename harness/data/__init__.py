@@ -131,14 +131,13 @@ def register_dataset(
 def missing(name: str, params: dict) -> str | None:
     """Why dataset ``name`` cannot be read here with these params; None when it can (or when
     the dataset does not read local files)."""
-    import importlib
+    from harness.registry import load_path
 
     entry = DATASETS.entry(name)
     target = entry.meta.get("missing")
     if target is None:
         return None
-    module, _, function = target.partition(":")
-    return getattr(importlib.import_module(module), function)(entry.meta["params"](**params))
+    return load_path(target)(entry.meta["params"](**params))
 
 
 register_dataset(

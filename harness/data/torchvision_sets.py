@@ -13,18 +13,19 @@ import torch
 from harness.data import DatasetInfo, LoadedData, StackedMnistParams, TorchvisionParams
 from harness.data.transforms import resize, to_unit_range
 
+
+def _idx_files(folder: str) -> tuple[str, ...]:
+    return tuple(
+        f"{folder}/raw/{split}-{kind}"
+        for split in ("train", "t10k")
+        for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
+    )
+
+
 # The files torchvision's loaders read under the root: what a missing dataset is told by.
 FILES = {
-    "MNIST": tuple(
-        f"MNIST/raw/{p}-{k}"
-        for p in ("train", "t10k")
-        for k in ("images-idx3-ubyte", "labels-idx1-ubyte")
-    ),
-    "FashionMNIST": tuple(
-        f"FashionMNIST/raw/{p}-{k}"
-        for p in ("train", "t10k")
-        for k in ("images-idx3-ubyte", "labels-idx1-ubyte")
-    ),
+    "MNIST": _idx_files("MNIST"),
+    "FashionMNIST": _idx_files("FashionMNIST"),
     "CIFAR10": tuple(
         f"cifar-10-batches-py/{b}"
         for b in (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
