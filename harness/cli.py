@@ -104,8 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from harness.track.store import StoreError
+
     try:
         return _dispatch(args)
+    except StoreError as error:  # an unusable MLflow store, from any command: one line
+        import sys
+
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # e.g. `ganbench ls variants | head -1`: not an error
         import os
         import sys

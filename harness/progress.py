@@ -67,8 +67,14 @@ class PlainProgress:
         with self.lock:
             self._print(position, f"  tick {record['tick']}: {_tick_line(record)}")
 
+    def note(self, position: int, text: str) -> None:
+        with self.lock:
+            self._print(position, text)
+
     def cell_finished(self, position: int, result) -> None:
-        if result.skipped:
+        if result.elsewhere:
+            text = f"{result.cell.cell_name}: {result.status} by another invocation"
+        elif result.skipped:
             text = f"{result.cell.cell_name}: already {result.status}, skipped"
         else:
             wall = result.record.get("wall_seconds")
@@ -181,7 +187,9 @@ def summary_table(results, real: dict[str, dict] | None = None) -> str:
             )
         record = r.record
         status = (
-            r.status + (" (skipped)" if r.skipped else "") + (" (resumed)" if r.resumed else "")
+            r.status
+            + (" (elsewhere)" if r.elsewhere else " (skipped)" if r.skipped else "")
+            + (" (resumed)" if r.resumed else "")
         )
         rows.append(
             [

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import traceback
@@ -19,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import claims
 from harness.config import RunSpec, SuiteSpec, expand, select
 
 FINAL_STATUSES = ("completed", "diverged")  # cells in these states are not run again
+BUSY = "busy"  # run_one's answer when another live process holds the cell's claim
 
 
 @dataclass
@@ -33,6 +36,7 @@ class CellResult:
     run_id: str | None = None
     skipped: bool = False
     resumed: bool = False
+    elsewhere: bool = False  # trained by another invocation while this one waited
     best: dict = field(default_factory=dict)
 
 
@@ -60,9 +64,13 @@ def read_state(run_dir: Path) -> dict:
 def write_json(path: Path, data: dict) -> None:
     """Write atomically so a kill never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")  # one per writer
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def resolve_device(name: str = "auto"):
@@ -155,17 +163,60 @@ def run_one(
 
     progress = progress or PlainProgress(total_cells=1).for_cell(1)
     run_dir = Path(run_dir) if run_dir else run_dir_of(cell, results)
-    state = read_state(run_dir)
-    if state.get("status") in FINAL_STATUSES:
-        return CellResult(
+    if (done := _finished(cell, run_dir)) is not None:
+        return done
+    claim = claims.try_claim(run_dir, parent_run_id)
+    if claim is None:
+        holder = claims.describe(claims.read_claim(run_dir))
+        return CellResult(cell, BUSY, f"being trained by {holder}")
+    with claim:
+        if (done := _finished(cell, run_dir)) is not None:  # finished while we looked
+            done.elsewhere = True
+            return done
+        return _run_claimed(
             cell,
-            state["status"],
-            state.get("reason", ""),
-            state.get("record", {}),
-            state.get("run_id"),
-            skipped=True,
+            results,
+            device,
+            tracker,
+            parent_run_id,
+            progress,
+            data_cache,
+            run_dir,
+            read_state(run_dir),
+            extra_tags,
+            on_eval,
         )
 
+
+def _finished(cell: RunSpec, run_dir: Path) -> CellResult | None:
+    """The recorded result of a cell that ended in a final state, else None."""
+    state = read_state(run_dir)
+    if state.get("status") not in FINAL_STATUSES:
+        return None
+    return CellResult(
+        cell,
+        state["status"],
+        state.get("reason", ""),
+        state.get("record", {}),
+        state.get("run_id"),
+        skipped=True,
+        best=state.get("best", {}),
+    )
+
+
+def _run_claimed(
+    cell,
+    results,
+    device,
+    tracker,
+    parent_run_id,
+    progress,
+    data_cache,
+    run_dir,
+    state,
+    extra_tags,
+    on_eval,
+) -> CellResult:
     write_json(run_dir / "spec.json", cell.to_dict())
     run_id = state.get("run_id")
     resumed = bool(run_id) and tracker.reopen(run_id)
@@ -284,6 +335,47 @@ def _log_pending(tracker, run_id: str, record: dict) -> None:
         tracker.log_metrics(run_id, record, step=record["images_seen"])
 
 
+def _close_orphans(tracker, results: Path, run_dirs: list[Path]) -> None:
+    """End the MLflow runs that killed invocations left RUNNING: their parent runs (found
+    through ``<results>/invocations/``, one claimed folder per live invocation) and the cells
+    they were training (state ``running``, claim free). They end KILLED, status
+    ``interrupted``; a cell is reopened when it is resumed."""
+    orphans = []
+    folder = results / "invocations"
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.is_dir() and not claims.is_held(entry):
+                orphans.append((entry.name, "its invocation was killed"))
+                shutil.rmtree(entry, ignore_errors=True)
+    for run_dir in dict.fromkeys(run_dirs):
+        state = read_state(run_dir)
+        if state.get("status") == "running" and state.get("run_id"):
+            if not claims.is_held(run_dir):
+                orphans.append((state["run_id"], "the process training it was killed"))
+    for run_id, reason in orphans:
+        tracker.close_if_running(run_id, reason)
+
+
+def _wait_for_claims(jobs: list, results: Path, poll: float = 2.0):
+    """Wait until no live process holds these cells' claims; yield ``(job, result)`` with the
+    other invocation's result, or ``(job, None)`` for a cell to resume here (its holder died
+    or stopped before a final state)."""
+    import time
+
+    waiting = list(jobs)
+    while waiting:
+        time.sleep(poll)
+        for job in list(waiting):
+            run_dir = job.run_dir or run_dir_of(job.cell, results)
+            if claims.is_held(run_dir):
+                continue
+            waiting.remove(job)
+            done = _finished(job.cell, run_dir)
+            if done is not None:
+                done.elsewhere = True
+            yield job, done
+
+
 @dataclass
 class SuiteResult:
     suite: SuiteSpec
@@ -351,6 +443,13 @@ def run_suite(
                 **(parent_tags or {}),
             },
         )
+    invocation = claims.try_claim(results / "invocations" / parent) if parent else None
+    _close_orphans(
+        tracker,
+        results,
+        [job.run_dir or run_dir_of(job.cell, results) for job in jobs]
+        + sorted((results / "runs" / suite.name).glob("*/")),
+    )
     context = Context(results, str(torch_device), experiment, parent)
     parallel = workers > 1 and len(pending) > 1
     executor = (
@@ -369,9 +468,24 @@ def run_suite(
                     job.cell, results, torch_device, tracker, run_dir=job.run_dir
                 )
                 progress.cell_finished(job.position, outcomes[job.position])
-        for position, result in executor.run(pending, progress):
-            progress.cell_finished(position, result)
-            outcomes[position] = result
+        queue = pending
+        while queue:
+            busy = []
+            for position, result in executor.run(queue, progress):
+                result.elsewhere = result.elsewhere or result.skipped  # it was pending here
+                if result.status == BUSY:
+                    progress.note(position, f"{result.cell.cell_name}: {result.reason}; waiting")
+                    busy.append(position)
+                    continue
+                progress.cell_finished(position, result)
+                outcomes[position] = result
+            queue = []
+            for job, result in _wait_for_claims([j for j in jobs if j.position in busy], results):
+                if result is None:  # its holder died or stopped: resume it here
+                    queue.append(job)
+                else:
+                    progress.cell_finished(job.position, result)
+                    outcomes[job.position] = result
     finally:
         progress.close()
         if parent is not None:
@@ -384,4 +498,7 @@ def run_suite(
                 r.status == "completed" for r in outcomes.values()
             )
             tracker.end(parent, "completed" if ok else "failed")
+        if invocation is not None:
+            invocation.release()
+            shutil.rmtree(invocation.run_dir, ignore_errors=True)
     return SuiteResult(suite, [outcomes[p] for p in sorted(outcomes)], parent, real)

@@ -52,17 +52,30 @@ class MlflowTracker:
         # ganbench's output is its own (progress, summary table), so say no unless told to.
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.uri = tracking_uri(results_dir)
+        local = not os.environ.get("MLFLOW_TRACKING_URI")
+        if local:
+            from harness.track import store
+
+            store.prepare(results_dir)
         self.client = MlflowClient(tracking_uri=self.uri)
-        found = self.client.get_experiment_by_name(experiment)
-        if found is not None:
-            self.experiment_id = found.experiment_id
-        else:
-            location = None
-            if not os.environ.get("MLFLOW_TRACKING_URI"):
-                location = (Path(results_dir).resolve() / "artifacts").as_uri()
-            self.experiment_id = self.client.create_experiment(
-                experiment, artifact_location=location
-            )
+        location = (Path(results_dir).resolve() / "artifacts").as_uri() if local else None
+        self.experiment_id = self._experiment(experiment, location)
+
+    def _experiment(self, name: str, location: str | None) -> str:
+        """The experiment's id, created if missing; two processes creating it at once both
+        get the one that exists."""
+        from mlflow.exceptions import MlflowException
+
+        for attempt in range(3):
+            found = self.client.get_experiment_by_name(name)
+            if found is not None:
+                return found.experiment_id
+            try:
+                return self.client.create_experiment(name, artifact_location=location)
+            except MlflowException:  # created by another process meanwhile
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -85,6 +98,17 @@ class MlflowTracker:
         clauses = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
         found = self.client.search_runs([self.experiment_id], clauses, max_results=1)
         return found[0].info.run_id if found else None
+
+    def close_if_running(self, run_id: str, reason: str) -> bool:
+        """End a run left RUNNING by a dead process (KILLED, status ``interrupted``)."""
+        try:
+            if self.client.get_run(run_id).info.status != "RUNNING":
+                return False
+        except Exception:  # not in this store
+            return False
+        self.set_tags(run_id, {"status": "interrupted", "status_reason": reason})
+        self.end(run_id, "interrupted")
+        return True
 
     def end(self, run_id: str, outcome: str) -> None:
         self.client.set_terminated(run_id, status=MLFLOW_STATUS.get(outcome, "FINISHED"))

@@ -1,0 +1,126 @@
+"""The default SQLite MLflow store: made aside and moved into place, under a lock.
+
+MLflow creates and migrates a new SQLite store in place, in several transactions, so a kill in
+the first second leaves a half-migrated file that no later run (nor ``mlflow db upgrade``) can
+open, and two processes creating it at once collide. Here every process that opens the default
+store first takes ``<results>/.mlflow.db.lock``; under it a missing store is built in a
+temporary file and renamed to ``mlflow.db`` (the rename is atomic), and a store left half-made
+by an older MLflow-side crash is set aside and rebuilt when it holds no runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+STORE_NAME = "mlflow.db"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used as it is; the message says what to do."""
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive advisory lock on ``path`` for the block (released if the process dies)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, as MLflow itself does there
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def latest_schema() -> str:
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    return _get_latest_schema_revision()
+
+
+def _inspect(db: Path) -> tuple[str | None, set[str], int]:
+    """(schema revision, table names, number of runs) of an SQLite file, read-only."""
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        revision = None
+        if "alembic_version" in tables:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+            revision = row[0] if row else None
+        runs = 0
+        if "runs" in tables:
+            runs = connection.execute("SELECT count(*) FROM runs").fetchone()[0]
+        return revision, tables, runs
+    finally:
+        connection.close()
+
+
+def _expected_tables() -> set[str]:
+    import mlflow.store.tracking.dbmodels.models  # noqa: F401  (registers the tables)
+    from mlflow.store.db.base_sql_model import Base
+
+    return set(Base.metadata.tables)
+
+
+def _build(path: Path, artifacts: Path) -> None:
+    """Create and migrate a store at ``path`` (a file nothing else uses)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore(f"sqlite:///{path}", artifacts.as_uri())
+    store.engine.dispose()
+
+
+def prepare(results_dir: Path) -> Path:
+    """Make sure ``<results>/mlflow.db`` is a complete store at MLflow's current schema.
+
+    Idempotent and safe to call from many processes at once. A store at an older schema that
+    holds runs is left alone (MLflow's own upgrade applies); one that is damaged and holds runs
+    is an error, never deleted."""
+    results = Path(results_dir).resolve()
+    results.mkdir(parents=True, exist_ok=True)
+    db = results / STORE_NAME
+    with file_lock(results / f".{STORE_NAME}.lock"):
+        for stale in results.glob(f".{STORE_NAME}.creating-*"):  # from a killed creation
+            stale.unlink(missing_ok=True)
+        if db.exists():
+            try:
+                revision, tables, runs = _inspect(db)
+            except sqlite3.DatabaseError as error:
+                revision, tables, runs = None, set(), -1
+                damage = f"not an SQLite database ({error})"
+            else:
+                damage = ""
+                if not _expected_tables() <= tables:
+                    damage = "tables missing"
+                elif revision != latest_schema():
+                    damage = f"schema {revision}, expected {latest_schema()}"
+            if not damage:
+                return db
+            if runs > 0 and revision and _expected_tables() <= tables:
+                raise StoreError(
+                    f"{db}: the MLflow store is at {damage} (made by another MLflow version); "
+                    f"take a backup, then run 'mlflow db upgrade sqlite:///{db}'"
+                )
+            if runs != 0:
+                raise StoreError(
+                    f"{db}: the MLflow store is damaged ({damage}) and holds runs, so it is "
+                    "not rebuilt; move it aside to start a new store"
+                )
+            aside = db.with_name(f"{STORE_NAME}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(db, aside)  # a half-made store with no runs: kept aside, rebuilt
+        tmp = results / f".{STORE_NAME}.creating-{os.getpid()}"
+        try:
+            _build(tmp, results / "artifacts")
+            os.replace(tmp, db)
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+                leftover.unlink(missing_ok=True)
+    return db

@@ -1,0 +1,201 @@
+"""Many invocations, one store: a claim per cell, a store that cannot be bricked, and runs
+that killed invocations left RUNNING are closed by the next one."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from conftest import REPO, clean_env, run_cli, suite_text, training_values
+from mlflow import MlflowClient
+
+from harness import claims
+from harness.config import expand, load_suite
+from harness.runner import read_state, run_dir_of, run_suite
+
+
+def _start(path, results):
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(path)],
+        cwd=REPO,
+        env=clean_env(results),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _runs(results, experiment="ganbench/cc"):
+    client = MlflowClient(tracking_uri=f"sqlite:///{results.resolve() / 'mlflow.db'}")
+    found = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([found.experiment_id], max_results=200)
+
+
+def _two_together(path, results):
+    first, second = _start(path, results), _start(path, results)
+    outputs = [process.communicate(timeout=600) for process in (first, second)]
+    for process, (out, err) in zip((first, second), outputs, strict=True):
+        assert process.returncode == 0, err
+        assert "Traceback" not in err and "Traceback" not in out, err
+    return outputs
+
+
+def test_two_invocations_together_train_every_cell_once(write_suite, tmp_path):
+    text = suite_text(name="cc", seeds="[0, 1]", budget="kimg = 0.5\nticks = 2")
+    path = write_suite(text)
+    shared, alone = tmp_path / "shared", tmp_path / "alone"
+
+    _two_together(path, shared)  # a fresh results folder: both create the store at once
+    path.write_text(text.replace("seeds = [0, 1]", "seeds = [0, 1, 2]"))
+    outputs = _two_together(path, shared)  # an existing one, with two new cells
+    tables = [out for out, _ in outputs]
+    assert sum(table.count("(skipped)") for table in tables) == 2 * 2  # the old cells
+    assert all(table.count("completed") == 3 for table in tables)
+
+    suite = load_suite(path)
+    assert run_suite(suite, alone, device="cpu").ok
+    client, runs = _runs(shared)
+    cells = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert sorted(r.data.tags["seed"] for r in cells) == ["0", "1", "2"]  # one each
+    for run in runs:
+        assert run.info.status == "FINISHED", run.data.tags
+    for cell in expand(suite):
+        state = read_state(run_dir_of(cell, shared))
+        reference = read_state(run_dir_of(cell, alone))
+        assert training_values(state["record"]) == training_values(reference["record"])
+        steps = [m.step for m in client.get_metric_history(state["run_id"], "loss_d")]
+        assert len(steps) == 2 and len(set(steps)) == 2  # no tick logged twice
+        leftovers = [p.name for p in run_dir_of(cell, shared).iterdir() if ".tmp" in p.name]
+        assert not leftovers and not (run_dir_of(cell, shared) / "claim.json").exists()
+
+
+def _hold_claim(run_dir):
+    """A process that claims ``run_dir`` and waits to be killed."""
+    code = (
+        "import sys, time; from harness import claims;"
+        f"c = claims.try_claim({str(run_dir)!r}); print(c is not None, flush=True); time.sleep(600)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline().strip() == "True"
+    return process
+
+
+def test_a_claim_is_exclusive_until_its_holder_dies(tmp_path):
+    run_dir = tmp_path / "cell"
+    holder = _hold_claim(run_dir)
+    try:
+        assert claims.is_held(run_dir)
+        assert claims.try_claim(run_dir) is None  # a second claimant is refused
+        assert claims.read_claim(run_dir)["pid"] == holder.pid
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert not claims.is_held(run_dir)  # the kill freed it, with no heartbeat to wait for
+    claim = claims.try_claim(run_dir)
+    assert claim is not None and claims.read_claim(run_dir)["pid"] == os.getpid()
+    claim.release()
+    assert not (run_dir / "claim.json").exists()
+
+
+def test_a_claim_from_another_machine_counts_until_its_heartbeat_goes_stale(tmp_path):
+    import json
+
+    run_dir = tmp_path / "cell"
+    run_dir.mkdir()
+    remote = {"host": "elsewhere", "pid": 1, "heartbeat": time.time()}
+    (run_dir / "claim.json").write_text(json.dumps(remote))
+    (run_dir / "claim.lock").touch()
+    assert claims.is_held(run_dir) and claims.try_claim(run_dir) is None
+    remote["heartbeat"] = time.time() - claims.STALE_S - 1
+    (run_dir / "claim.json").write_text(json.dumps(remote))
+    claim = claims.try_claim(run_dir)
+    assert claim is not None
+    claim.release()
+
+
+def test_a_kill_while_the_store_is_created_leaves_no_broken_store(write_suite, tmp_path):
+    path = write_suite(suite_text(name="cc", budget="kimg = 0.25\nticks = 1"))
+    results = tmp_path / "results"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(path)],
+        cwd=REPO,
+        env=clean_env(results),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(results.glob(".mlflow.db.creating-*")):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)  # in the middle of creating and migrating the store
+    process.wait()
+    assert not (results / "mlflow.db").exists()  # made aside: never half there
+    done = run_cli("run", path, results=results)
+    assert done.returncode == 0 and "completed" in done.stdout, done.stderr
+    assert not list(results.glob(".mlflow.db.creating-*"))
+
+
+def test_a_half_migrated_store_is_rebuilt_and_a_damaged_one_with_runs_is_refused(
+    write_suite, tmp_path
+):
+    from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
+    from sqlalchemy import create_engine
+
+    path = write_suite(suite_text(name="cc", budget="kimg = 0.25\nticks = 1"))
+    results = tmp_path / "results"
+    results.mkdir()
+    engine = create_engine(f"sqlite:///{results / 'mlflow.db'}")
+    InitialBase.metadata.create_all(engine)  # what an old kill mid-migration left behind
+    engine.dispose()
+    done = run_cli("run", path, results=results)
+    assert done.returncode == 0, done.stderr
+    assert len(list(results.glob("mlflow.db.broken-*"))) == 1  # kept aside, not deleted
+
+    connection = sqlite3.connect(results / "mlflow.db")
+    connection.execute("DROP TABLE metrics")  # damaged, and it holds a run
+    connection.commit()
+    connection.close()
+    before = (results / "mlflow.db").read_bytes()
+    path.write_text(path.read_text().replace("seeds = [0]", "seeds = [1]"))
+    refused = run_cli("run", path, results=results)
+    message = refused.stderr.strip()
+    assert refused.returncode == 2 and "\n" not in message, refused.stderr
+    assert "mlflow.db" in message and "damaged" in message
+    assert (results / "mlflow.db").read_bytes() == before  # nothing touched
+
+
+def test_runs_a_killed_invocation_left_running_are_closed_by_the_next(write_suite, tmp_path):
+    path = write_suite(suite_text(name="cc", budget="kimg = 20\nticks = 4"))
+    results = tmp_path / "results"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(path)],
+        cwd=REPO,
+        env=clean_env(results),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    cell = expand(load_suite(path))[0]
+    deadline = time.time() + 120
+    while time.time() < deadline and read_state(run_dir_of(cell, results)).get("status") != (
+        "running"
+    ):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    _, runs = _runs(results)
+    runs = [r for r in runs if r.data.tags.get("kind") != "real_data"]
+    assert [r.info.status for r in runs] == ["RUNNING", "RUNNING"]  # the parent and the cell
+
+    # The next invocation, of another suite in the same experiment, closes both.
+    other = write_suite(
+        suite_text(name="cc", seeds="[7]", budget="kimg = 0.25\nticks = 1"), "o.toml"
+    )
+    assert run_cli("run", other, results=results).returncode == 0
+    _, runs = _runs(results)
+    left = {r.info.run_id: r for r in runs if r.data.tags.get("kind") != "real_data"}
+    killed = [r for r in left.values() if r.info.status == "KILLED"]
+    assert len(killed) == 2 and all(r.data.tags["status"] == "interrupted" for r in killed)
+    assert not [r for r in left.values() if r.info.status == "RUNNING"]
