@@ -117,25 +117,19 @@ def test_a_claim_from_another_machine_counts_until_its_heartbeat_goes_stale(tmp_
     claim.release()
 
 
-def test_a_kill_while_the_store_is_created_leaves_no_broken_store(write_suite, tmp_path):
-    path = write_suite(suite_text(name="cc", budget="kimg = 0.25\nticks = 1"))
-    results = tmp_path / "results"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", str(path)],
-        cwd=REPO,
-        env=clean_env(results),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(results.glob(".mlflow.db.creating-*")):
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)  # in the middle of creating and migrating the store
-    process.wait()
-    assert not (results / "mlflow.db").exists()  # made aside: never half there
-    done = run_cli("run", path, results=results)
-    assert done.returncode == 0 and "completed" in done.stdout, done.stderr
-    assert not list(results.glob(".mlflow.db.creating-*"))
+def test_chaos_kills_then_a_rerun_equal_the_uninterrupted_run(tmp_path):
+    """The small version of tests/benchmarks/chaos.py: a kill while the store is created and
+    one mid-run, on a 2-cell suite."""
+    import io
+
+    sys.path.insert(0, str(REPO / "tests" / "benchmarks"))
+    from chaos import chaos
+
+    log = io.StringIO()
+    problems = chaos(tmp_path, kills=2, cells=2, workers=1, seed=3, out=log)
+    assert problems == [], log.getvalue()
+    assert "kill  1: while the store is created: killed; 0/2 cells done" in log.getvalue()
+    assert not list((tmp_path / "chaos").glob(".mlflow.db.creating-*"))
 
 
 def test_a_half_migrated_store_is_rebuilt_and_a_damaged_one_with_runs_is_refused(

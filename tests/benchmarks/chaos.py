@@ -12,6 +12,10 @@ end. The invariants checked afterwards:
 - no run of the experiment left RUNNING;
 - no stray temporary file and no held claim in any run directory, and the store opens.
 
+Kills after the first land at random times between half the start-up time (imports, store,
+data) and the start-up plus a window sized so that all kills together cover about twice the
+training time, so most of them hit a cell mid-training.
+
     python tests/benchmarks/chaos.py [--kills 20] [--cells 4] [--workers 1] [--seed 0]
 
 Prints each kill and a verdict; exits 1 when an invariant is broken. A small version runs in
@@ -74,11 +78,18 @@ def kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def run_to_end(suite: Path, results: Path, workers: int) -> tuple[int, str, float]:
+def run_to_end(suite: Path, results: Path, workers: int) -> tuple[int, str, float, float]:
+    """Exit code, stderr, seconds in all, and seconds before the first cell started."""
     began = time.perf_counter()
     process = start(suite, results, workers)
+    startup = None
+    while process.poll() is None and startup is None:
+        if list((results / "runs").glob("chaos/*/state.json")):
+            startup = time.perf_counter() - began
+        time.sleep(0.02)
     _, err = process.communicate(timeout=1800)
-    return process.returncode, err, time.perf_counter() - began
+    total = time.perf_counter() - began
+    return process.returncode, err, total, startup or total
 
 
 def _cells(results: Path) -> dict[str, dict]:
@@ -147,10 +158,13 @@ def chaos(workdir: Path, kills: int, cells: int, workers: int, seed: int, out=sy
     kimg, ticks = 1.0, 4
     suite = write_suite(workdir, cells, kimg, ticks)
     reference, results = workdir / "reference", workdir / "chaos"
-    code, err, full = run_to_end(suite, reference, workers)
+    code, err, full, startup = run_to_end(suite, reference, workers)
     if code != 0:
         return [f"the uninterrupted run failed ({code}): {err[-2000:]}"]
-    print(f"uninterrupted run: {full:.1f} s", file=out, flush=True)
+    print(f"uninterrupted run: {full:.1f} s, {startup:.1f} s before training", file=out)
+    # Kills after the start-up, each window sized so that the kills together cover about
+    # twice the training time: most land mid-cell, and the last ones near the end.
+    window = 2 * (full - startup) / max(kills - 1, 1)
     for number in range(1, kills + 1):
         process = start(suite, results, workers)
         if number == 1:  # in the first second of the store: wait for it to be made
@@ -161,7 +175,7 @@ def chaos(workdir: Path, kills: int, cells: int, workers: int, seed: int, out=sy
                 time.sleep(0.005)
             point = "while the store is created"
         else:
-            delay = rng.uniform(0.0, full)
+            delay = rng.uniform(0.5 * startup, startup + window)
             time.sleep(delay)
             point = f"after {delay:.2f} s"
         finished = process.poll() is not None
@@ -175,7 +189,7 @@ def chaos(workdir: Path, kills: int, cells: int, workers: int, seed: int, out=sy
         print(
             f"kill {number:>2}: {point}: {state}; {done}/{cells} cells done", file=out, flush=True
         )
-    code, err, _ = run_to_end(suite, results, workers)
+    code, err, _, _ = run_to_end(suite, results, workers)
     problems = [] if code == 0 else [f"the last invocation exited {code}: {err[-2000:]}"]
     if "Traceback" in err:
         problems.append(f"a traceback in the last invocation: {err[-2000:]}")
