@@ -104,14 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from harness.track.store import StoreError
+    import sys
+
+    from harness.track.store import StoreError, out_of_space
 
     try:
         return _dispatch(args)
     except StoreError as error:  # an unusable MLflow store, from any command: one line
-        import sys
-
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        if not out_of_space(error):
+            raise
+        from harness.runner import results_root
+
+        where = results_root(getattr(args, "results_dir", None))
+        print(
+            f"error: {error} (the disk under {where} is full); free some space and re-run: "
+            "finished cells are kept and an interrupted cell resumes from its last checkpoint",
+            file=sys.stderr,
+        )
         return 2
     except BrokenPipeError:  # e.g. `ganbench ls variants | head -1`: not an error
         import os

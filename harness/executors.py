@@ -98,6 +98,7 @@ class LocalProcesses:
         from concurrent.futures.process import BrokenProcessPool
 
         from harness.runner import CellResult
+        from harness.track.store import out_of_space
         from harness.train.seeding import cpu_threads
 
         spawn = multiprocessing.get_context("spawn")
@@ -121,6 +122,8 @@ class LocalProcesses:
                     reason = f"worker process died ({error}); re-run to resume the cell"
                     result = CellResult(job.cell, "failed", reason)
                 except Exception as error:  # outside run_one's own guard (e.g. the store)
+                    if out_of_space(error):  # a full disk stops the invocation
+                        raise
                     reason = f"{type(error).__name__}: {error}".splitlines()[0]
                     result = CellResult(job.cell, "failed", reason)
                 yield job.position, result

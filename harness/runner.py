@@ -8,6 +8,7 @@ continuing the same MLflow run so nothing is duplicated.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -22,6 +23,7 @@ from typing import Any
 
 from harness import claims
 from harness.config import RunSpec, SuiteSpec, expand, select
+from harness.track.store import NoSpace, out_of_space
 
 FINAL_STATUSES = ("completed", "diverged")  # cells in these states are not run again
 BUSY = "busy"  # run_one's answer when another live process holds the cell's claim
@@ -70,6 +72,15 @@ def write_json(path: Path, data: dict) -> None:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a small file whole or not at all (a full disk leaves no empty file)."""
+    try:
+        path.write_text(text)
+    except OSError:
+        path.unlink(missing_ok=True)
         raise
 
 
@@ -173,19 +184,24 @@ def run_one(
         if (done := _finished(cell, run_dir)) is not None:  # finished while we looked
             done.elsewhere = True
             return done
-        return _run_claimed(
-            cell,
-            results,
-            device,
-            tracker,
-            parent_run_id,
-            progress,
-            data_cache,
-            run_dir,
-            read_state(run_dir),
-            extra_tags,
-            on_eval,
-        )
+        try:
+            return _run_claimed(
+                cell,
+                results,
+                device,
+                tracker,
+                parent_run_id,
+                progress,
+                data_cache,
+                run_dir,
+                read_state(run_dir),
+                extra_tags,
+                on_eval,
+            )
+        except Exception as error:
+            if out_of_space(error) and not isinstance(error, NoSpace):
+                raise NoSpace(f"no space left while recording {cell.cell_name}") from error
+            raise
 
 
 def _finished(cell: RunSpec, run_dir: Path) -> CellResult | None:
@@ -247,9 +263,10 @@ def _run_claimed(
         result = _train_cell(
             cell, results, device, tracker, run_id, progress, data_cache, run_dir, on_eval
         )
-    except BaseException:  # Ctrl-C and the like: close the MLflow run, keep it resumable
-        tracker.set_tags(run_id, {"status": "interrupted"})
-        tracker.end(run_id, "interrupted")
+    except BaseException:  # Ctrl-C, a full disk: close the MLflow run, keep it resumable
+        with contextlib.suppress(Exception):  # the store may be what failed
+            tracker.set_tags(run_id, {"status": "interrupted"})
+            tracker.end(run_id, "interrupted")
         raise
     result.resumed = resumed
     tracker.set_tags(run_id, {"status": result.status, "status_reason": result.reason or "-"})
@@ -320,9 +337,11 @@ def _train_cell(
         return CellResult(
             cell, outcome.status, outcome.reason, outcome.record, run_id, best=outcome.best
         )
-    except Exception as error:  # one cell's failure never stops the suite
+    except Exception as error:  # one cell's failure never stops the suite...
+        if out_of_space(error):  # ...but a full disk stops it: the cell stays resumable
+            raise NoSpace(f"no space left while training {cell.cell_name}") from error
         reason = f"{type(error).__name__}: {error}"
-        (run_dir / "error.txt").write_text(traceback.format_exc())
+        write_text(run_dir / "error.txt", traceback.format_exc())
         return CellResult(cell, "failed", reason, {}, run_id)
 
 
@@ -486,7 +505,14 @@ def run_suite(
                 else:
                     progress.cell_finished(job.position, result)
                     outcomes[job.position] = result
-    finally:
+    except BaseException:
+        progress.close()
+        with contextlib.suppress(Exception):  # a full disk: the next invocation closes it
+            if parent is not None:
+                tracker.set_tags(parent, {"status": "interrupted"})
+                tracker.end(parent, "interrupted")
+        raise
+    else:
         progress.close()
         if parent is not None:
             counts: dict[str, Any] = {}
@@ -498,6 +524,7 @@ def run_suite(
                 r.status == "completed" for r in outcomes.values()
             )
             tracker.end(parent, "completed" if ok else "failed")
+    finally:
         if invocation is not None:
             invocation.release()
             shutil.rmtree(invocation.run_dir, ignore_errors=True)

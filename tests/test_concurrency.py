@@ -193,3 +193,65 @@ def test_runs_a_killed_invocation_left_running_are_closed_by_the_next(write_suit
     killed = [r for r in left.values() if r.info.status == "KILLED"]
     assert len(killed) == 2 and all(r.data.tags["status"] == "interrupted" for r in killed)
     assert not [r for r in left.values() if r.info.status == "RUNNING"]
+
+
+def _can_mount_tmpfs() -> bool:
+    probe = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs none /mnt"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+def test_a_full_disk_is_one_line_and_the_rerun_resumes(write_suite, tmp_path):
+    """The results folder on a small tmpfs (in a private mount namespace) fills up mid-suite."""
+    import shutil
+
+    import pytest
+
+    from harness.track import store
+
+    if shutil.which("unshare") is None or not _can_mount_tmpfs():
+        pytest.skip("needs unshare and permission to mount a tmpfs in a mount namespace")
+    path = write_suite(suite_text(name="cc", seeds="[0, 1, 2, 3]", budget="kimg = 0.5\nticks = 2"))
+    empty = store.prepare(tmp_path / "empty")  # the size of a new store, to size the disk
+    size = empty.stat().st_size + 300_000
+    disk, kept = tmp_path / "disk", tmp_path / "kept"
+    disk.mkdir()
+    script = (
+        f"mount -t tmpfs -o size={size} tmpfs {disk} && "
+        f"{sys.executable} -m harness run {path} > {tmp_path}/out 2> {tmp_path}/err; "
+        f"echo $? > {tmp_path}/code; cp -a {disk} {kept}"
+    )
+    subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        cwd=REPO,
+        env=clean_env(disk),
+        check=True,
+    )
+    err = (tmp_path / "err").read_text()
+    assert (tmp_path / "code").read_text().strip() == "2", err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and last.startswith("error: ") and "is full" in last, err
+    states = {d.name: read_state(d) for d in (kept / "runs" / "cc").iterdir()}
+    assert "completed" in {s.get("status") for s in states.values()}  # it stopped mid-suite
+    assert len(states) < 4 or "running" in {s.get("status") for s in states.values()}
+    for folder in (kept / "runs" / "cc").iterdir():
+        names = [p.name for p in folder.iterdir()]
+        assert not [n for n in names if ".tmp" in n] and "error.txt" not in names, names
+
+    # Moved to a disk with room (the store and paths are relative to the results root).
+    done = run_cli("run", path, results=kept)
+    assert done.returncode == 0, done.stderr
+    suite = load_suite(path)
+    reference = tmp_path / "reference"
+    assert run_suite(suite, reference, device="cpu").ok
+    client, runs = _runs(kept)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    cells = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert sorted(r.data.tags["seed"] for r in cells) == ["0", "1", "2", "3"]
+    for cell in expand(suite):
+        got = read_state(run_dir_of(cell, kept))["record"]
+        assert training_values(got) == training_values(
+            read_state(run_dir_of(cell, reference))["record"]
+        )

@@ -48,6 +48,9 @@ class MlflowTracker:
         from mlflow import MlflowClient
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
+        # It logs a database error with its traceback and then raises it; ganbench reports
+        # what it raises (one line for a full disk), so the log would only repeat it.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
         # MLflow prints "View run ... at: URL" to stdout when a run on a tracking server ends;
         # ganbench's output is its own (progress, summary table), so say no unless told to.
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")

@@ -23,6 +23,28 @@ class StoreError(RuntimeError):
     """The store cannot be used as it is; the message says what to do."""
 
 
+class NoSpace(Exception):
+    """The disk under the results folder (or the store) is full."""
+
+
+def out_of_space(error: BaseException | None) -> bool:
+    """Whether ``error`` (or one it was raised from) says the disk or database is full."""
+    import errno
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, NoSpace):
+            return True
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(error)
+        if "database or disk is full" in text or "No space left on device" in text:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 @contextlib.contextmanager
 def file_lock(path: Path):
     """An exclusive advisory lock on ``path`` for the block (released if the process dies)."""
