@@ -8,7 +8,7 @@ from typing import TextIO
 
 from harness.config import SuiteError, expand, load_suite, parse_only, select
 
-EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_CELLS_FAILED, EXIT_BAD_INPUT, EXIT_UNSENT = 0, 1, 2, 3
 
 
 def _error(message: str, err: TextIO) -> int:
@@ -124,6 +124,13 @@ def run(
     except RuntimeError as error:  # e.g. --device cuda without CUDA
         return _error(str(error), err)
     print(summary_table(outcome.results, outcome.real), file=out)
+    if outcome.unsent:
+        print(
+            f"error: the tracking server did not come back: {outcome.unsent} records wait in "
+            f"{results / 'journal'}; the next ganbench run on this results folder sends them",
+            file=err,
+        )
+        return EXIT_UNSENT
     return EXIT_OK if outcome.ok else EXIT_CELLS_FAILED
 
 

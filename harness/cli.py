@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import sys
 
+    from harness.track.journal import TrackingUnavailable
     from harness.track.store import StoreError, out_of_space
 
     try:
@@ -113,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as error:  # an unusable MLflow store, from any command: one line
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrackingUnavailable as error:  # what could not be sent stays in the journal
+        print(
+            f"error: {error}; the next ganbench run on this results folder sends it",
+            file=sys.stderr,
+        )
+        return 3
     except Exception as error:
         if not out_of_space(error):
             raise

@@ -192,13 +192,16 @@ def _worker_run(context: Context, job: Job):
     key = (str(context.results), context.experiment)
     if key not in _WORKER["trackers"]:
         _WORKER["trackers"][key] = MlflowTracker(context.results, context.experiment)
-    return run_one(
+    tracker = _WORKER["trackers"][key]
+    result = run_one(
         job.cell,
         context.results,
         resolve_device(context.device),
-        _WORKER["trackers"][key],
+        tracker,
         context.parent_run_id,
         _QueueProgress(_WORKER["queue"], job.position),
         _WORKER["data_cache"],
         run_dir=job.run_dir,
     )
+    tracker.unsent()  # try to send a journal now; the driver sends what is left at the end
+    return result

@@ -401,6 +401,7 @@ class SuiteResult:
     results: list[CellResult]
     parent_run_id: str | None = None
     real: dict[str, dict] = field(default_factory=dict)  # dataset label → real-data scores
+    unsent: int = 0  # tracking records left in the journal (the server was unreachable)
 
     @property
     def ok(self) -> bool:
@@ -528,4 +529,7 @@ def run_suite(
         if invocation is not None:
             invocation.release()
             shutil.rmtree(invocation.run_dir, ignore_errors=True)
-    return SuiteResult(suite, [outcomes[p] for p in sorted(outcomes)], parent, real)
+    unsent = tracker.send_all(orphans=parallel)  # waits out an outage of the server
+    result = SuiteResult(suite, [outcomes[p] for p in sorted(outcomes)], parent, real)
+    result.unsent = unsent
+    return result

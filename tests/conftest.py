@@ -199,3 +199,60 @@ def fidelity_on_folders(generated_dir, real_dir, bridge, n_generated: int, n_rea
         kid_subset_size=kid_subset_size(n_generated, n_real),
         **{**FIDELITY_KWARGS, **extra},
     )
+
+
+def start_mlflow_server(folder: Path, port: int | None = None):
+    """A real ``mlflow server`` on 127.0.0.1 with its store in ``folder``, up and answering;
+    returns (process, url). Stop it with ``stop(process)``."""
+    import socket
+    import time
+    import urllib.request
+
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'server.db'}",
+            "--default-artifact-root",
+            (folder / "server-artifacts").as_uri(),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            return server, url
+        except OSError:
+            time.sleep(0.5)
+    stop(server)
+    pytest.fail("the MLflow server did not start")
+
+
+def stop(process) -> None:
+    """End a process started in its own session, and everything it started."""
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -4,13 +4,20 @@ smoke suite through the CLI, and resume after SIGKILL."""
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import torch
-from conftest import REPO, make_cell, run_cli, spawn_cli, suite_text, training_values
+from conftest import (
+    REPO,
+    make_cell,
+    run_cli,
+    spawn_cli,
+    start_mlflow_server,
+    stop,
+    suite_text,
+    training_values,
+)
 from mlflow import MlflowClient
 
 from harness.runner import run_dir_of, run_one
@@ -241,44 +248,8 @@ def test_dry_run_prints_hashes_and_writes_nothing(tmp_path):
 
 @pytest.mark.slow  # starts an MLflow tracking server (about 20 s); `python -m pytest -m slow`
 def test_on_a_tracking_server_ganbench_prints_no_mlflow_view_run_lines(tmp_path):
-    import socket
-    import time
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--default-artifact-root",
-            (tmp_path / "artifacts").as_uri(),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server, url = start_mlflow_server(tmp_path)
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the MLflow server did not start")
         done = run_cli(
             "run",
             REPO / "suites" / "smoke.toml",
@@ -295,5 +266,4 @@ def test_on_a_tracking_server_ganbench_prints_no_mlflow_view_run_lines(tmp_path)
         )
         assert len(runs) >= 2  # the cells were tracked on the server
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
