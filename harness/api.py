@@ -34,6 +34,13 @@ def _workers(value: str | int) -> int:
         raise SuiteError(str(error)) from None
 
 
+def _ray_available() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise SuiteError("--executor ray: Ray is not installed (pip install 'ganbench[ray]')")
+
+
 def _load(suite_path: str, only: str | None):
     """The suite, its ``--only`` filters and the selected cells; raises ``SuiteError``."""
     _check_environment()
@@ -91,14 +98,21 @@ def run(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     workers: str | int = 1,
+    executor: str = "local",
+    address: str | None = None,
 ) -> int:
     """Validate the suite, then run it (or print its matrix with ``dry_run``); ``workers``
-    local processes (a number or ``auto``) run cells side by side."""
+    local processes (a number or ``auto``) run cells side by side, or with ``executor="ray"``
+    one Ray task per cell (on the cluster at ``address``, else a local one)."""
     from harness.runner import read_state, results_root, run_dir_of
 
     try:
         suite, filters, cells = _load(suite_path, only)
         workers = _workers(workers)
+        if executor == "ray":
+            _ray_available()
+        elif address:
+            raise SuiteError("--address is for --executor ray")
     except SuiteError as error:
         return _error(str(error), err)
     if not cells:
@@ -119,7 +133,14 @@ def run(
         return code
     try:
         outcome = run_suite(
-            suite, results, device=device, only=filters, stream=err, workers=workers
+            suite,
+            results,
+            device=device,
+            only=filters,
+            stream=err,
+            workers=workers,
+            executor=executor,
+            address=address,
         )
     except RuntimeError as error:  # e.g. --device cuda without CUDA
         return _error(str(error), err)

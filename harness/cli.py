@@ -33,6 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="results root (default: $GANBENCH_RESULTS or ./results)",
     )
     run.add_argument("--workers", default="1", help=WORKERS_HELP)
+    run.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: in-process, or --workers processes (default); ray: one Ray task per cell",
+    )
+    run.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="with --executor ray: an existing Ray cluster (default: start a local one on "
+        "127.0.0.1 with --workers CPUs)",
+    )
 
     rescore = commands.add_parser(
         "eval", help="re-score finished cells' checkpoints with the suite's current metrics"
@@ -151,6 +163,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.device,
             args.results_dir,
             workers=args.workers,
+            executor=args.executor,
+            address=args.address,
         )
     if args.command == "eval":
         return api.rescore(args.suite, args.only, args.run_id, args.device, args.results_dir)

@@ -7,6 +7,13 @@
   output; workers attach their cells' runs to the parent and send their progress back over a
   queue.
 
+- ``RayExecutor`` runs one Ray task per cell (``--executor ray``), on the cluster at
+  ``--address`` or on a local one it starts on 127.0.0.1; each task asks for its threads' CPUs
+  (and a GPU per cell when the device is CUDA), with the same thread pinning. Ray retries a
+  task whose worker died, and the retry resumes the cell from its checkpoint (the dead
+  worker's claim is free at once). Tasks import ``harness``, so every node needs ganbench
+  installed and the results folder at the same path (a shared filesystem).
+
 An executor's ``run(jobs, progress)`` takes ``Job``s (a cell and its run directory) and yields
 ``(position, CellResult)`` as cells finish, in any order.
 """
@@ -205,3 +212,87 @@ def _worker_run(context: Context, job: Job):
     )
     tracker.unsent()  # try to send a journal now; the driver sends what is left at the end
     return result
+
+
+# -- Ray --------------------------------------------------------------------------------
+
+
+class RayExecutor:
+    """One Ray task per cell, as Ray schedules them; results as tasks finish."""
+
+    RETRIES = 2  # Ray re-runs a task this many times when its worker process dies
+
+    def __init__(self, context: Context, workers: int, address: str | None = None) -> None:
+        self.context, self.workers, self.address = context, workers, address
+
+    def _start(self):
+        import ray
+
+        if ray.is_initialized():
+            return ray, False
+        options = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+        if self.address:
+            ray.init(address=self.address, **options)
+        else:  # a local cluster of its own, on the loopback interface only
+            ray.init(num_cpus=self.workers, _node_ip_address="127.0.0.1", **options)
+        return ray, True
+
+    def run(self, jobs: list[Job], progress) -> Iterator[tuple[int, object]]:
+        from harness.runner import CellResult
+        from harness.train.seeding import cpu_threads
+
+        ray, started = self._start()
+        from ray.util.queue import Queue
+
+        threads = cpu_threads()
+        env = {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        env |= {"MKL_NUM_THREADS": str(threads), "GANBENCH_THREADS": str(threads)}
+        task = ray.remote(_ray_cell).options(
+            num_cpus=threads,
+            num_gpus=1 if self.context.device.startswith("cuda") else 0,
+            max_retries=self.RETRIES,
+            retry_exceptions=False,
+            runtime_env={"env_vars": env},
+        )
+        queue = Queue()
+        stop = threading.Event()
+        relay = threading.Thread(target=_ray_relay, args=(queue, progress, stop), daemon=True)
+        relay.start()
+        try:
+            refs = {task.remote(self.context, job, queue): job for job in jobs}
+            waiting = list(refs)
+            while waiting:
+                done, waiting = ray.wait(waiting, num_returns=1)
+                job = refs[done[0]]
+                try:
+                    result = ray.get(done[0])
+                except ray.exceptions.RayError as error:
+                    reason = f"Ray: {type(error).__name__}: {error}".splitlines()[0][:300]
+                    result = CellResult(job.cell, "failed", reason + "; re-run to resume the cell")
+                yield job.position, result
+        finally:
+            stop.set()
+            relay.join(timeout=10)
+            if started:
+                ray.shutdown()
+
+
+def _ray_relay(queue, progress, stop) -> None:
+    from ray.util.queue import Empty
+
+    while not stop.is_set():
+        try:
+            position, method, args = queue.get(block=True, timeout=0.5)
+        except Empty:
+            continue
+        except Exception:  # the queue's actor went away with the cluster
+            return
+        getattr(progress.for_cell(position), method)(*args)
+
+
+def _ray_cell(context: Context, job: Job, queue):
+    """A Ray task: one cell, exactly as a local worker process runs it."""
+    if "queue" not in _WORKER:
+        _worker_init(None)
+    _WORKER["queue"] = queue
+    return _worker_run(context, job)

@@ -419,6 +419,8 @@ def run_suite(
     experiment: str | None = None,
     parent_tags: dict | None = None,
     workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
 ) -> SuiteResult:
     """Run every selected cell of a suite under one MLflow parent run.
 
@@ -426,7 +428,7 @@ def run_suite(
     ``fresh_dir`` gives every cell a new run directory under it (a nightly run retrains
     everything instead of skipping finished cells); ``experiment`` and ``parent_tags`` file
     the invocation elsewhere and tag it."""
-    from harness.executors import Context, InProcess, Job, LocalProcesses
+    from harness.executors import Context, InProcess, Job, LocalProcesses, RayExecutor
     from harness.progress import make_progress
     from harness.track.mlflow_tracker import MlflowTracker
 
@@ -471,10 +473,15 @@ def run_suite(
         + sorted((results / "runs" / suite.name).glob("*/")),
     )
     context = Context(results, str(torch_device), experiment, parent)
-    parallel = workers > 1 and len(pending) > 1
-    executor = (
-        LocalProcesses(context, workers) if parallel else InProcess(context, tracker, torch_device)
-    )
+    if executor == "ray":
+        parallel, executor = True, RayExecutor(context, workers, address)
+    else:
+        parallel = workers > 1 and len(pending) > 1
+        executor = (
+            LocalProcesses(context, workers)
+            if parallel
+            else InProcess(context, tracker, torch_device)
+        )
     progress = make_progress(len(cells), stream, parallel=parallel)
     outcomes: dict[int, CellResult] = {}
     from harness.real_data import log_real_data
