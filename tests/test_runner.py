@@ -191,6 +191,11 @@ def test_sigkill_mid_cell_then_rerun_resumes_to_the_uninterrupted_result(write_s
     resumed = run_cli("run", path, results=killed)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming at iteration" in resumed.stderr
+    # The killed invocation's parent run was closed by this one; nothing is left RUNNING.
+    _, runs = runs_of(killed, "ganbench/resume")
+    parents = [r for r in runs if r.data.tags.get("kind") == "suite_invocation"]
+    assert sorted(r.info.status for r in parents) == ["FINISHED", "KILLED"]
+    assert not [r for r in runs if r.info.status == "RUNNING"]
     assert run_cli("run", path, results=straight).returncode == 0
 
     def record(root):
