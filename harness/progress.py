@@ -173,7 +173,17 @@ def summary_table(results, real: dict[str, dict] | None = None) -> str:
                 column = key
             count = "" if column == key else f" (n={split_key(key)[1]})"
             row[column] = _fmt(value) + count
-    header = ["variant", "dataset", "seed", "status", "wall_s", "kimg", *HEADLINE_STATS, *metrics]
+    header = [
+        "variant",
+        "dataset",
+        "seed",
+        "status",
+        "wall_s",
+        "eval%",
+        "kimg",
+        *HEADLINE_STATS,
+        *metrics,
+    ]
     rows, shown = [], set()
     for r in results:
         label = r.cell.dataset_label
@@ -181,7 +191,7 @@ def summary_table(results, real: dict[str, dict] | None = None) -> str:
             shown.add(label)
             texts = real_rows[label]
             rows.append(
-                ["real data (held-out)", label, "-", "-", "-", "-"]
+                ["real data (held-out)", label, "-", "-", "-", "-", "-"]
                 + ["-" for _ in HEADLINE_STATS]
                 + [texts.get(k, "-") for k in metrics]
             )
@@ -198,6 +208,7 @@ def summary_table(results, real: dict[str, dict] | None = None) -> str:
                 str(r.cell.seed),
                 status,
                 _fmt(round(record["wall_seconds"], 1)) if "wall_seconds" in record else "-",
+                f"{100 * record['eval_share']:.0f}" if "eval_share" in record else "-",
                 _fmt(record["kimg"]) if "kimg" in record else "-",
                 *[_fmt(record[k]) if k in record else "-" for k in (*HEADLINE_STATS, *metrics)],
             ]

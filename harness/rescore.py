@@ -48,7 +48,11 @@ def rescore_cell(cell: RunSpec, results: Path, device, tracker, data_cache: dict
     result = Rescored(cell, run_id)
     step = trainer.images_seen
     final = evaluator.evaluate(sampler, final=True)
-    final = {k: v for k, v in final.items() if k not in ("eval_seconds", "eval_reference_cached")}
+    final = {
+        k: v
+        for k, v in final.items()
+        if k not in ("eval_seconds", "eval_share", "eval_reference_cached")
+    }
     targets = [(final, step)]
     if (run_dir / "best.pt").exists():
         best_state = load_checkpoint(run_dir / "best.pt")

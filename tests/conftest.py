@@ -22,7 +22,7 @@ def pytest_configure(config):
         os.environ["GANBENCH_CACHE"] = tempfile.mkdtemp(prefix="ganbench-cache-")
 
 
-TIMING_KEYS = {"wall_seconds", "sec_per_kimg", "eval_seconds"}
+TIMING_KEYS = {"wall_seconds", "sec_per_kimg", "eval_seconds", "eval_share"}
 
 
 def _repository_status() -> set[str]:

@@ -39,6 +39,11 @@ def test_two_workers_give_the_in_process_results_bit_for_bit(tmp_path, write_sui
         assert f"[{position}/{len(cells)}] {cell.cell_name}: completed" in done.stderr
     outcome = run_suite(suite, serial, device="cpu")
     assert outcome.ok
+    # Each cell's evaluation share is in its record and in the run table.
+    assert "eval%" in done.stdout.splitlines()[0]
+    for cell in cells:
+        share = _state(cell, parallel)["record"]["eval_share"]
+        assert 0 < share < 1, share
 
     for cell in cells:
         a, b = _state(cell, parallel), _state(cell, serial)

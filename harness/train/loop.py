@@ -89,6 +89,7 @@ class Trainer:
         self.ticks = tick_ends(self.total, cell.budget.ticks)
         self.iteration = self.tick = self.images_seen = 0
         self.wall_seconds = 0.0
+        self.eval_wall = 0.0  # seconds spent evaluating (scores and best-checkpoint choice)
         self.last_record: dict = {}
         self.partial: dict | None = None  # stats of a tick cut short by the time cap
         self.best: dict = {"score": None, "record": {}}  # chosen on the selection score
@@ -105,6 +106,7 @@ class Trainer:
             "tick": self.tick,
             "images_seen": self.images_seen,
             "wall_seconds": self.wall_seconds,
+            "eval_wall": self.eval_wall,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             "last_record": self.last_record,
@@ -125,6 +127,7 @@ class Trainer:
         self.batches.load_state_dict(state["batches"])
         self.iteration, self.tick = state["iteration"], state["tick"]
         self.images_seen, self.wall_seconds = state["images_seen"], state["wall_seconds"]
+        self.eval_wall = state.get("eval_wall", 0.0)
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -179,9 +182,14 @@ class Trainer:
             evaluated = final or (self.tick + 1) % self.cell.evaluation.every_ticks == 0
             sampler = self.recipe.sampler()
             if evaluated:
+                evaluating = time.perf_counter()
                 scores = self.evaluator.evaluate(sampler, final)
                 record.update(scores)
                 self._consider_best(sampler, scores, record)
+                self.eval_wall += time.perf_counter() - evaluating
+                # The share of the cell's time so far spent evaluating (timing, like wall_s).
+                elapsed = wall_at_start + time.perf_counter() - started
+                record["eval_share"] = self.eval_wall / elapsed if elapsed > 0 else 0.0
             samples, _ = self.evaluator.generate(sampler, SAMPLE_COUNT[self.data.info.kind])
             samples_path = save_samples(
                 samples, self.data, self.run_dir / "samples" / f"tick_{self.tick + 1:04d}.png"

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-TIMING_KEYS = ("wall_seconds", "sec_per_kimg", "eval_seconds")
+TIMING_KEYS = ("wall_seconds", "sec_per_kimg", "eval_seconds", "eval_share")
 
 
 def write_suite(folder: Path, cells: int, kimg: float, ticks: int) -> Path:
