@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import REPO, clean_env, run_cli, suite_text, training_values
 from mlflow import MlflowClient
 
@@ -161,6 +162,7 @@ def test_a_half_migrated_store_is_rebuilt_and_a_damaged_one_with_runs_is_refused
     assert (results / "mlflow.db").read_bytes() == before  # nothing touched
 
 
+@pytest.mark.slow  # the parent-run half is also checked by the default SIGKILL resume test
 def test_runs_a_killed_invocation_left_running_are_closed_by_the_next(write_suite, tmp_path):
     path = write_suite(suite_text(name="cc", budget="kimg = 20\nticks = 4"))
     results = tmp_path / "results"
@@ -203,11 +205,10 @@ def _can_mount_tmpfs() -> bool:
     return probe.returncode == 0
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_the_rerun_resumes(write_suite, tmp_path):
     """The results folder on a small tmpfs (in a private mount namespace) fills up mid-suite."""
     import shutil
-
-    import pytest
 
     from harness.track import store
 

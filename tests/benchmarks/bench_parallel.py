@@ -1,0 +1,87 @@
+"""Parallel efficiency of `--workers N` on equal cells, measured side by side in one run.
+
+One suite of equal cells (the same preset and dataset, one cell per seed) is run twice from the
+command line on fresh results folders: in-process, then with ``--workers N``. Efficiency is
+``T_in_process / (N × T_workers)`` (1.0: N workers are N times as fast). Both runs must give
+the same records bit for bit (checked). The target is at least 0.9 on N idle cores.
+
+    python tests/benchmarks/bench_parallel.py [--workers 2] [--cells 4] [--preset dcgan]
+        [--dataset digits] [--kimg 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TIMING = ("wall_seconds", "sec_per_kimg", "eval_seconds", "eval_share")
+
+
+def run(suite: Path, results: Path, workers: int) -> float:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["GANBENCH_RESULTS"] = str(results)
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(suite), "--workers", str(workers)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"ganbench run --workers {workers} failed:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - began
+
+
+def records(results: Path) -> dict:
+    out = {}
+    for state in sorted((results / "runs").glob("*/*/state.json")):
+        record = json.loads(state.read_text())["record"]
+        out[state.parent.name] = {k: v for k, v in record.items() if k not in TIMING}
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cells", type=int, default=4)
+    parser.add_argument("--preset", default="dcgan")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--kimg", type=float, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ganbench-parallel-") as folder:
+        folder = Path(folder)
+        suite = folder / "equal.toml"
+        seeds = ", ".join(str(seed) for seed in range(args.cells))
+        suite.write_text(
+            f'name = "equal"\nversion = "1"\nseeds = [{seeds}]\n\n'
+            f'[[datasets]]\nname = "{args.dataset}"\n\n'
+            f'[[variants]]\npreset = "{args.preset}"\n\n'
+            f"[budget]\nkimg = {args.kimg}\nticks = 4\n\n"
+            '[evaluation]\nmetrics = ["fid", "modes_covered"]\nnum_samples = 1000\n'
+        )
+        # A first run fills the shared cache (classifier, reference features) for both.
+        cache = folder / "cache"
+        os.environ["GANBENCH_CACHE"] = str(cache)
+        run(suite, folder / "warm", 1)
+        serial = run(suite, folder / "serial", 1)
+        parallel = run(suite, folder / "parallel", args.workers)
+        same = records(folder / "serial") == records(folder / "parallel")
+    efficiency = serial / (args.workers * parallel)
+    print(
+        f"{args.cells} equal cells ({args.preset} on {args.dataset}, {args.kimg:g} kimg): "
+        f"in-process {serial:.1f} s, {args.workers} workers {parallel:.1f} s; "
+        f"parallel efficiency {efficiency:.2f} (target >= 0.9); records identical: {same}"
+    )
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
