@@ -181,6 +181,7 @@ def run_one(
         holder = claims.describe(claims.read_claim(run_dir))
         return CellResult(cell, BUSY, f"being trained by {holder}")
     with claim:
+        _remove_stray_temporaries(run_dir)
         if (done := _finished(cell, run_dir)) is not None:  # finished while we looked
             done.elsewhere = True
             return done
@@ -202,6 +203,16 @@ def run_one(
             if out_of_space(error) and not isinstance(error, NoSpace):
                 raise NoSpace(f"no space left while recording {cell.cell_name}") from error
             raise
+
+
+def _remove_stray_temporaries(run_dir: Path) -> None:
+    """Half-written files (``<name>.tmp<pid>``) a killed writer left behind; only the claim's
+    holder writes in the run directory, so none of them is still being written."""
+    import re
+
+    for path in run_dir.glob("*.tmp*"):
+        if re.fullmatch(r".+\.tmp\d+", path.name) and path.is_file():
+            path.unlink(missing_ok=True)
 
 
 def _finished(cell: RunSpec, run_dir: Path) -> CellResult | None:

@@ -127,9 +127,10 @@ def test_chaos_kills_then_a_rerun_equal_the_uninterrupted_run(tmp_path):
     from chaos import chaos
 
     log = io.StringIO()
-    problems = chaos(tmp_path, kills=2, cells=2, workers=1, seed=3, out=log)
+    problems = chaos(tmp_path, kills=2, cells=2, workers=1, seed=3, out=log, kimg=1, ticks=4)
     assert problems == [], log.getvalue()
     assert "kill  1: while the store is created: killed; 0/2 cells done" in log.getvalue()
+    assert "ticks done + " in log.getvalue() and "killed; 0/2" in log.getvalue().splitlines()[2]
     assert not list((tmp_path / "chaos").glob(".mlflow.db.creating-*"))
 
 

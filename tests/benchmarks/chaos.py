@@ -12,9 +12,9 @@ end. The invariants checked afterwards:
 - no run of the experiment left RUNNING;
 - no stray temporary file and no held claim in any run directory, and the store opens.
 
-Kills after the first land at random times between half the start-up time (imports, store,
-data) and the start-up plus a window sized so that all kills together cover about twice the
-training time, so most of them hit a cell mid-training.
+Every fourth kill lands at a random time during start-up (imports, store, data); the others
+wait until one or two more ticks are done (over all cells) and then a random part of a tick,
+so they hit cells mid-training and the suite advances by about a tick or two per kill.
 
     python tests/benchmarks/chaos.py [--kills 20] [--cells 4] [--workers 1] [--seed 0]
 
@@ -92,6 +92,11 @@ def run_to_end(suite: Path, results: Path, workers: int) -> tuple[int, str, floa
     return process.returncode, err, total, startup or total
 
 
+def _ticks_done(results: Path) -> int:
+    """Ticks finished so far over all cells (each tick writes one sample picture)."""
+    return len(list((results / "runs").glob("chaos/*/samples/*.png")))
+
+
 def _cells(results: Path) -> dict[str, dict]:
     folder = results / "runs" / "chaos"
     return {
@@ -152,19 +157,25 @@ def check(reference: Path, results: Path, cells: int, ticks: int) -> list[str]:
     return problems
 
 
-def chaos(workdir: Path, kills: int, cells: int, workers: int, seed: int, out=sys.stdout):
+def chaos(
+    workdir: Path,
+    kills: int,
+    cells: int,
+    workers: int,
+    seed: int,
+    out=sys.stdout,
+    kimg: float = 4.0,
+    ticks: int = 8,
+):
     """Run the experiment; return the broken invariants."""
     rng = random.Random(seed)
-    kimg, ticks = 1.0, 4
     suite = write_suite(workdir, cells, kimg, ticks)
     reference, results = workdir / "reference", workdir / "chaos"
     code, err, full, startup = run_to_end(suite, reference, workers)
     if code != 0:
         return [f"the uninterrupted run failed ({code}): {err[-2000:]}"]
     print(f"uninterrupted run: {full:.1f} s, {startup:.1f} s before training", file=out)
-    # Kills after the start-up, each window sized so that the kills together cover about
-    # twice the training time: most land mid-cell, and the last ones near the end.
-    window = 2 * (full - startup) / max(kills - 1, 1)
+    tick_s = (full - startup) / (cells * ticks)  # about one tick of one cell
     for number in range(1, kills + 1):
         process = start(suite, results, workers)
         if number == 1:  # in the first second of the store: wait for it to be made
@@ -174,10 +185,20 @@ def chaos(workdir: Path, kills: int, cells: int, workers: int, seed: int, out=sy
                     break
                 time.sleep(0.005)
             point = "while the store is created"
-        else:
-            delay = rng.uniform(0.5 * startup, startup + window)
+        elif number % 4 == 0:  # during start-up: imports, store, data, the first cell's setup
+            delay = rng.uniform(0.0, startup / 2)  # a re-run starts faster than the first
             time.sleep(delay)
-            point = f"after {delay:.2f} s"
+            point = f"after {delay:.2f} s (start-up)"
+        else:  # mid-training: one or two ticks into this invocation, then part of a tick
+            target = _ticks_done(results) + rng.randint(1, 2)
+            deadline = time.time() + 600
+            while process.poll() is None and time.time() < deadline:
+                if _ticks_done(results) >= target:
+                    break
+                time.sleep(0.01)
+            extra = rng.uniform(0.0, tick_s)
+            time.sleep(extra)
+            point = f"{target} ticks done + {extra:.2f} s"
         finished = process.poll() is not None
         kill(process)
         done = (
