@@ -231,10 +231,18 @@ class RayExecutor:
         if ray.is_initialized():
             return ray, False
         options = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
-        if self.address:
-            ray.init(address=self.address, **options)
-        else:  # a local cluster of its own, on the loopback interface only
-            ray.init(num_cpus=self.workers, _node_ip_address="127.0.0.1", **options)
+        try:
+            if self.address:
+                ray.init(address=self.address, **options)
+            else:  # a local cluster of its own, on the loopback interface only
+                ray.init(num_cpus=self.workers, _node_ip_address="127.0.0.1", **options)
+        except Exception as error:  # one line, not Ray's traceback
+            where = f" at {self.address}" if self.address else ""
+            reason = str(error).strip().splitlines()[-1][:300] if str(error).strip() else ""
+            raise RuntimeError(
+                f"--executor ray: cannot reach or start the Ray cluster{where}: "
+                f"{type(error).__name__}: {reason}"
+            ) from None
         return ray, True
 
     def run(self, jobs: list[Job], progress) -> Iterator[tuple[int, object]]:

@@ -28,7 +28,8 @@ def ray_cluster():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ray = shutil.which("ray") or os.path.join(os.path.dirname(sys.executable), "ray")
-    env = {**clean_env(), "RAY_USAGE_STATS_ENABLED": "0"}
+    # A private cluster on the loopback interface: no token authentication.
+    env = {**clean_env(), "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
     temp = f"/tmp/ray-{os.getpid()}-{port}"  # short: Ray's socket paths must stay short
     started = subprocess.run(
