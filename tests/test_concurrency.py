@@ -135,7 +135,7 @@ def test_chaos_kills_then_a_rerun_equal_the_uninterrupted_run(tmp_path):
 
 
 def test_a_half_migrated_store_is_rebuilt_and_a_damaged_one_with_runs_is_refused(
-    write_suite, tmp_path, capsys
+    write_suite, tmp_path, capfd
 ):
     from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
     from sqlalchemy import create_engine
@@ -150,7 +150,7 @@ def test_a_half_migrated_store_is_rebuilt_and_a_damaged_one_with_runs_is_refused
     engine.dispose()
     assert main(["run", str(path), "--results-dir", str(results), "--device", "cpu"]) == 0
     assert len(list(results.glob("mlflow.db.broken-*"))) == 1  # kept aside, not deleted
-    capsys.readouterr()
+    capfd.readouterr()
 
     connection = sqlite3.connect(results / "mlflow.db")
     connection.execute("DROP TABLE metrics")  # damaged, and it holds a run
@@ -159,7 +159,7 @@ def test_a_half_migrated_store_is_rebuilt_and_a_damaged_one_with_runs_is_refused
     before = (results / "mlflow.db").read_bytes()
     path.write_text(path.read_text().replace("seeds = [0]", "seeds = [1]"))
     code = main(["run", str(path), "--results-dir", str(results), "--device", "cpu"])
-    message = capsys.readouterr().err.strip()
+    message = capfd.readouterr().err.strip()
     assert code == 2 and "\n" not in message, message
     assert "mlflow.db" in message and "damaged" in message
     assert (results / "mlflow.db").read_bytes() == before  # nothing touched
