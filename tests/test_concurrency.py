@@ -1,6 +1,7 @@
 """Many invocations, one store: a claim per cell, a store that cannot be bricked, and runs
 that killed invocations left RUNNING are closed by the next one."""
 
+import io
 import os
 import signal
 import sqlite3
@@ -135,12 +136,12 @@ def test_chaos_kills_then_a_rerun_equal_the_uninterrupted_run(tmp_path):
 
 
 def test_a_half_migrated_store_is_rebuilt_and_a_damaged_one_with_runs_is_refused(
-    write_suite, tmp_path, capfd
+    write_suite, tmp_path
 ):
     from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
     from sqlalchemy import create_engine
 
-    from harness.cli import main
+    from harness import api
 
     path = write_suite(suite_text(name="cc", budget="kimg = 0.25\nticks = 1"))
     results = tmp_path / "results"
@@ -148,9 +149,10 @@ def test_a_half_migrated_store_is_rebuilt_and_a_damaged_one_with_runs_is_refused
     engine = create_engine(f"sqlite:///{results / 'mlflow.db'}")
     InitialBase.metadata.create_all(engine)  # what an old kill mid-migration left behind
     engine.dispose()
-    assert main(["run", str(path), "--results-dir", str(results), "--device", "cpu"]) == 0
+    err = io.StringIO()
+    code = api.run(str(path), results_dir=str(results), device="cpu", out=io.StringIO(), err=err)
+    assert code == 0, err.getvalue()
     assert len(list(results.glob("mlflow.db.broken-*"))) == 1  # kept aside, not deleted
-    capfd.readouterr()
 
     connection = sqlite3.connect(results / "mlflow.db")
     connection.execute("DROP TABLE metrics")  # damaged, and it holds a run
@@ -158,8 +160,9 @@ def test_a_half_migrated_store_is_rebuilt_and_a_damaged_one_with_runs_is_refused
     connection.close()
     before = (results / "mlflow.db").read_bytes()
     path.write_text(path.read_text().replace("seeds = [0]", "seeds = [1]"))
-    code = main(["run", str(path), "--results-dir", str(results), "--device", "cpu"])
-    message = capfd.readouterr().err.strip()
+    err = io.StringIO()
+    code = api.run(str(path), results_dir=str(results), device="cpu", out=io.StringIO(), err=err)
+    message = err.getvalue().strip()
     assert code == 2 and "\n" not in message, message
     assert "mlflow.db" in message and "damaged" in message
     assert (results / "mlflow.db").read_bytes() == before  # nothing touched
