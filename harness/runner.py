@@ -548,6 +548,4 @@ def run_suite(
             invocation.release()
             shutil.rmtree(invocation.run_dir, ignore_errors=True)
     unsent = tracker.send_all(orphans=parallel)  # waits out an outage of the server
-    result = SuiteResult(suite, [outcomes[p] for p in sorted(outcomes)], parent, real)
-    result.unsent = unsent
-    return result
+    return SuiteResult(suite, [outcomes[p] for p in sorted(outcomes)], parent, real, unsent)

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from harness import claims
+
 RETRY_S = 30.0
 
 
@@ -60,15 +62,12 @@ def unreachable(error: BaseException | None) -> bool:
 
 class Journal:
     def __init__(self, results: Path, apply, stream=None) -> None:
-        from harness import claims
-
         self.root = Path(results) / "journal"
         self.apply, self.stream = apply, stream or sys.stderr
         self.folder = self.root / f"{os.getpid()}-{time.time_ns()}"
         self.claim = None
         self.pending: list[dict] = []
         self.next_try = 0.0
-        self._claims = claims
 
     # -- writing -----------------------------------------------------------------------
 
@@ -78,7 +77,7 @@ class Journal:
 
     def _append(self, entry: dict) -> None:
         if self.claim is None:  # the folder is made and claimed on the first entry
-            self.claim = self._claims.try_claim(self.folder)
+            self.claim = claims.try_claim(self.folder)
         with open(self.path, "a") as handle:
             handle.write(json.dumps(entry) + "\n")
             handle.flush()
@@ -187,7 +186,7 @@ class Journal:
         for folder in sorted(self.root.iterdir()):
             if folder == self.folder or not folder.is_dir():
                 continue
-            claim = self._claims.try_claim(folder)
+            claim = claims.try_claim(folder)
             if claim is None:  # its process is alive and will send it
                 continue
             path = folder / "entries.jsonl"
