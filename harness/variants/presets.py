@@ -178,15 +178,16 @@ def sagan_studiogan(kind: str) -> dict:
 
 @register_variant("gan_pacgan2d", kinds=("points",))
 def gan_pacgan2d(kind: str) -> dict:
-    """The GAN of PacGAN's 2-D ring and grid experiments: MLP G 4×400 with batch norm, maxout D 3×200 (5 pieces), Adam(1e-4, β=(0.2, 0.999)), batch 100, z 2-d (Lin et al. 2018).
+    """The GAN of PacGAN's 2-D ring and grid experiments: MLP G 4×400 with batch norm, maxout D 3×200 (5 pieces), Adam(1e-4, β=(0.8, 0.999)), batch 100, z 2-d (Lin et al. 2018).
 
     Set ``pack = m`` for PacGANm: only D's first layer widens (fjxmlzn/PacGAN
     synthetic_data_experiments config.py values). The paper's code sets ``beta1 = 0.8`` in
-    Blocks, whose Adam weights the *new* gradient by ``beta1`` (its default 0.1 is the usual
-    0.9): that is β1 = 0.2 in PyTorch's convention. Likewise Blocks' ``beta2`` default 0.001
-    is PyTorch's 0.999.
+    Blocks (the Blocks development version, through ALI's install instructions). Blocks'
+    Adam has taken β1 in PyTorch's sense since mila-iqia/blocks PR #1176 (January 2017),
+    before the PacGAN code (2017-18); before that PR ``beta1`` weighted the new gradient, which
+    would make it β1 = 0.2 here. β2 is Blocks' default, 0.999 (0.001 in the old sense).
     """
-    adam = {"name": "adam", "lr": 1e-4, "betas": (0.2, 0.999)}
+    adam = {"name": "adam", "lr": 1e-4, "betas": (0.8, 0.999)}
     return {
         "architecture": "maxout",
         "loss": "nonsaturating",
