@@ -15,7 +15,9 @@
   installed and the results folder at the same path (a shared filesystem).
 
 An executor's ``run(jobs, progress)`` takes ``Job``s (a cell and its run directory) and yields
-``(position, CellResult)`` as cells finish, in any order.
+``(position, CellResult)`` as cells finish, in any order. ``start(cells)`` may get it ready
+ahead of the first ``run`` (local workers spawn then, so their start-up overlaps the driver's
+scoring of the real-data row); ``close()`` releases what it holds.
 """
 
 from __future__ import annotations
@@ -92,40 +94,65 @@ class InProcess:
             )
             yield job.position, result
 
+    def start(self, cells: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
 
 class LocalProcesses:
     """Cells in ``workers`` spawned processes on this machine, as workers come free."""
 
     def __init__(self, context: Context, workers: int) -> None:
         self.context, self.workers = context, workers
+        self._pool = self._queue = None
+
+    def start(self, cells: int) -> None:
+        """Spawn the workers now (at most one per cell), so that their start-up (imports of
+        torch, torch-fidelity and MLflow) overlaps the driver's own work before the cells,
+        such as scoring the real-data row."""
+        if self._pool is not None:
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from harness.train.seeding import cpu_threads
+
+        spawn = multiprocessing.get_context("spawn")
+        self._queue = spawn.Queue()
+        count = max(1, min(self.workers, cells))
+        self._pool = ProcessPoolExecutor(
+            max_workers=count, mp_context=spawn, initializer=_worker_init, initargs=(self._queue,)
+        )
+        with _native_threads(cpu_threads()):  # the workers are spawned by these submits
+            for _ in range(count):
+                self._pool.submit(_worker_ready)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def run(self, jobs: list[Job], progress) -> Iterator[tuple[int, object]]:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
         from concurrent.futures.process import BrokenProcessPool
 
         from harness.runner import CellResult
         from harness.track.store import out_of_space
-        from harness.train.seeding import cpu_threads
 
-        spawn = multiprocessing.get_context("spawn")
-        queue = spawn.Queue()
-        relay = threading.Thread(target=_relay, args=(queue, progress), daemon=True)
+        self.start(len(jobs))
+        relay = threading.Thread(target=_relay, args=(self._queue, progress), daemon=True)
         relay.start()
-        pool = ProcessPoolExecutor(
-            max_workers=min(self.workers, len(jobs)),
-            mp_context=spawn,
-            initializer=_worker_init,
-            initargs=(queue,),
-        )
+        broken = False
         try:
-            with _native_threads(cpu_threads()):  # workers are spawned by these submits
-                futures = {pool.submit(_worker_run, self.context, job): job for job in jobs}
+            futures = {self._pool.submit(_worker_run, self.context, job): job for job in jobs}
             for future in as_completed(futures):
                 job = futures[future]
                 try:
                     result = future.result()
                 except BrokenProcessPool as error:
+                    broken = True
                     reason = f"worker process died ({error}); re-run to resume the cell"
                     result = CellResult(job.cell, "failed", reason)
                 except Exception as error:  # outside run_one's own guard (e.g. the store)
@@ -135,11 +162,12 @@ class LocalProcesses:
                     result = CellResult(job.cell, "failed", reason)
                 yield job.position, result
         except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
+            self.close()
             raise
         finally:
-            pool.shutdown(wait=True)
-            queue.put(None)
+            if broken:  # a broken pool takes no more jobs; the next run starts a new one
+                self.close()
+            self._queue.put(None)
             relay.join(timeout=10)
 
 
@@ -190,6 +218,13 @@ class _QueueProgress:
 
 def _worker_init(queue) -> None:
     _WORKER.update(queue=queue, data_cache={}, trackers={})
+    import harness.evaluate.fidelity  # noqa: F401  (torch-fidelity: the slowest import)
+    import harness.runner  # noqa: F401
+    import harness.track.mlflow_tracker  # noqa: F401
+
+
+def _worker_ready() -> None:
+    """A no-op task: submitting one per worker makes the pool spawn them all at once."""
 
 
 def _worker_run(context: Context, job: Job):
@@ -224,6 +259,12 @@ class RayExecutor:
 
     def __init__(self, context: Context, workers: int, address: str | None = None) -> None:
         self.context, self.workers, self.address = context, workers, address
+
+    def start(self, cells: int) -> None:
+        pass  # the cluster is joined (or started) by ``run`` and left when it ends
+
+    def close(self) -> None:
+        pass
 
     def _start(self):
         import ray

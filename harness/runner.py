@@ -419,6 +419,35 @@ class SuiteResult:
         return all(r.status == "completed" for r in self.results)
 
 
+def _open_invocation(
+    tracker, suite, cells, jobs, pending, results: Path, workers, torch_device, parent_tags
+):
+    """The invocation's parent run (none when nothing is pending: an invocation that trains
+    nothing adds no run) and its claim; runs left RUNNING by dead invocations are closed."""
+    parent = None
+    if pending:
+        parent = tracker.start_run(
+            f"{suite.name} (invocation)",
+            {
+                "suite": suite.name,
+                "suite_version": suite.version,
+                "cells": len(cells),
+                "kind": "suite_invocation",
+                "workers": min(workers, len(pending)),
+                **environment_tags(torch_device),
+                **(parent_tags or {}),
+            },
+        )
+    invocation = claims.try_claim(results / "invocations" / parent) if parent else None
+    _close_orphans(
+        tracker,
+        results,
+        [job.run_dir or run_dir_of(job.cell, results) for job in jobs]
+        + sorted((results / "runs" / suite.name).glob("*/")),
+    )
+    return parent, invocation
+
+
 def run_suite(
     suite: SuiteSpec,
     results: Path,
@@ -449,7 +478,6 @@ def run_suite(
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
     experiment = experiment or suite.experiment
-    tracker = MlflowTracker(results, experiment)
     jobs = [
         Job(position, cell, Path(fresh_dir) / cell.spec_hash if fresh_dir else None)
         for position, cell in enumerate(cells, start=1)
@@ -462,44 +490,37 @@ def run_suite(
         not in FINAL_STATUSES
     ]
     waiting = {job.position for job in pending}
-    parent = None
-    if pending:
-        parent = tracker.start_run(
-            f"{suite.name} (invocation)",
-            {
-                "suite": suite.name,
-                "suite_version": suite.version,
-                "cells": len(cells),
-                "kind": "suite_invocation",
-                "workers": min(workers, len(pending)),
-                **environment_tags(torch_device),
-                **(parent_tags or {}),
-            },
+    # Local workers are spawned first, so that their start-up (imports of torch,
+    # torch-fidelity and MLflow) overlaps the store's and the real-data row's in this process.
+    local = LocalProcesses(None, workers) if executor != "ray" and workers > 1 else None
+    if local is not None and len(pending) > 1:
+        local.start(len(pending))
+    try:
+        tracker = MlflowTracker(results, experiment)
+        parent, invocation = _open_invocation(
+            tracker, suite, cells, jobs, pending, results, workers, torch_device, parent_tags
         )
-    invocation = claims.try_claim(results / "invocations" / parent) if parent else None
-    _close_orphans(
-        tracker,
-        results,
-        [job.run_dir or run_dir_of(job.cell, results) for job in jobs]
-        + sorted((results / "runs" / suite.name).glob("*/")),
-    )
+    except BaseException:
+        if local is not None:
+            local.close()
+        raise
     context = Context(results, str(torch_device), experiment, parent)
     if executor == "ray":
         parallel, executor = True, RayExecutor(context, workers, address)
+    elif local is not None and len(pending) > 1:
+        parallel, executor = True, local
+        executor.context = context
     else:
-        parallel = workers > 1 and len(pending) > 1
-        executor = (
-            LocalProcesses(context, workers)
-            if parallel
-            else InProcess(context, tracker, torch_device)
-        )
+        parallel, executor = False, InProcess(context, tracker, torch_device)
     progress = make_progress(len(cells), stream, parallel=parallel)
     outcomes: dict[int, CellResult] = {}
     from harness.real_data import log_real_data
 
     data_cache = getattr(executor, "data_cache", {})
-    real = log_real_data(cells, results, torch_device, tracker, data_cache, stream)
     try:
+        if pending:
+            executor.start(len(pending))
+        real = log_real_data(cells, results, torch_device, tracker, data_cache, stream)
         for job in jobs:
             if job.position not in waiting:  # finished: run_one reads its state and skips
                 outcomes[job.position] = run_one(
@@ -544,6 +565,7 @@ def run_suite(
             )
             tracker.end(parent, "completed" if ok else "failed")
     finally:
+        executor.close()
         if invocation is not None:
             invocation.release()
             shutil.rmtree(invocation.run_dir, ignore_errors=True)

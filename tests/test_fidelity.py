@@ -105,6 +105,32 @@ def test_kid_of_two_samples_of_one_distribution_is_about_zero():
     assert metric("kid", features_context(far, b)) > 100 * max(abs(same), 1e-4)
 
 
+@pytest.mark.parametrize(
+    ("n_generated", "n_real", "subset", "whole_kernel_max"),
+    [(2500, 2500, 1000, None), (1700, 1200, 1000, None), (1300, 1300, 1000, 0)],
+)
+def test_kid_is_bit_identical_to_torch_fidelity(
+    n_generated, n_real, subset, whole_kernel_max, monkeypatch
+):
+    """The whole-kernel KID equals torch-fidelity's per-subset loop exactly, on features like
+    the classifier's (128 non-negative values), and falls back to that loop when the whole
+    kernels would be too large (``whole_kernel_max`` 0)."""
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    from harness.evaluate import image_metrics
+    from harness.evaluate.fidelity import FIDELITY_KWARGS
+
+    if whole_kernel_max is not None:
+        monkeypatch.setattr(image_metrics, "KID_WHOLE_KERNEL_MAX", whole_kernel_max)
+    generator = torch.Generator().manual_seed(n_generated)
+    generated = torch.relu(torch.randn(n_generated, 128, generator=generator))
+    real = torch.relu(torch.randn(n_real, 128, generator=generator) + 0.1)
+    kwargs = {**FIDELITY_KWARGS, "kid_subset_size": subset}
+    expected = kid_features_to_metric(generated, real, **kwargs)["kernel_inception_distance_mean"]
+    assert image_metrics.kid_mean(generated, real, subset) == expected
+    assert expected > 1e-4  # the two sets differ: a case where the sums matter
+
+
 def test_a_collapsed_generator_has_recall_and_coverage_near_zero():
     real = gaussian(1000, 8, 0.0, 1.0, 6)
     collapsed = real[:1].repeat(1000, 1) + 1e-4 * gaussian(1000, 8, 0.0, 1.0, 7)
