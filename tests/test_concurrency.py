@@ -168,6 +168,46 @@ def test_a_half_migrated_store_is_rebuilt_and_a_damaged_one_with_runs_is_refused
     assert (results / "mlflow.db").read_bytes() == before  # nothing touched
 
 
+def test_a_new_store_copied_from_the_cached_template_equals_one_migrated_in_place(tmp_path):
+    """A new store is a copy of a migrated template kept in the cache: the same tables and
+    schema revision as MLflow's in-place migration, the default experiment's artifacts in its
+    own results folder, and the template made once (a second store does not remake it)."""
+    from harness.track import store
+
+    def schema(db):
+        """Every table and index with its SQL as a sorted list of lines (the migrations write
+        a table's CHECK constraints in an order that varies from one process to the next)."""
+        connection = sqlite3.connect(db)
+        try:
+            objects = sorted(
+                (kind, name, sorted((sql or "").replace(",", "").splitlines()))
+                for kind, name, sql in connection.execute(
+                    "SELECT type, name, sql FROM sqlite_master"
+                )
+            )
+            revision = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+            experiments = connection.execute(
+                "SELECT experiment_id, name, artifact_location FROM experiments"
+            ).fetchall()
+            return objects, revision, experiments
+        finally:
+            connection.close()
+
+    cache = tmp_path / "cache"
+    in_place = store.prepare(tmp_path / "in-place")  # no cache: MLflow migrates the file
+    first = store.prepare(tmp_path / "first", cache)
+    (template,) = cache.glob("mlflow-*.db")
+    made = template.stat().st_mtime_ns
+    second = store.prepare(tmp_path / "second", cache)
+    assert template.stat().st_mtime_ns == made  # reused, not remade
+    want_tables, want_revision, _ = schema(in_place)
+    for db in (first, second):
+        tables, revision, experiments = schema(db)
+        assert (tables, revision) == (want_tables, want_revision)
+        location = (db.parent / "artifacts" / "0").as_uri()
+        assert experiments == [(0, "Default", location)]
+
+
 @pytest.mark.slow  # the parent-run half is also checked by the default SIGKILL resume test
 def test_runs_a_killed_invocation_left_running_are_closed_by_the_next(write_suite, tmp_path):
     path = write_suite(suite_text(name="cc", budget="kimg = 20\nticks = 4"))

@@ -57,9 +57,10 @@ class MlflowTracker:
         self.uri = tracking_uri(results_dir)
         local = not os.environ.get("MLFLOW_TRACKING_URI")
         if local:
+            from harness.runner import cache_root
             from harness.track import store
 
-            store.prepare(results_dir)
+            store.prepare(results_dir, cache_root(Path(results_dir)))
         self.client = MlflowClient(tracking_uri=self.uri)
         self.journal = None
         if not local and self.uri.startswith(("http://", "https://")):

@@ -92,16 +92,68 @@ def _expected_tables() -> set[str]:
     return set(Base.metadata.tables)
 
 
-def _build(path: Path, artifacts: Path) -> None:
-    """Create and migrate a store at ``path`` (a file nothing else uses)."""
+def _build(path: Path, artifacts: Path, cache: Path | None = None) -> None:
+    """Create and migrate a store at ``path`` (a file nothing else uses).
+
+    MLflow's migrations take seconds; with a ``cache`` folder they run once per MLflow
+    version and schema, into a template there (the migrated tables, without the default
+    experiment), and a new store is a copy of it on which MLflow adds the default experiment
+    with this store's artifact location, as it does after migrating in place."""
+    import shutil
+
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
+    template = _template(cache) if cache is not None else None
+    if template is not None:
+        shutil.copyfile(template, path)
     store = SqlAlchemyStore(f"sqlite:///{path}", artifacts.as_uri())
     store.engine.dispose()
 
 
-def prepare(results_dir: Path) -> Path:
-    """Make sure ``<results>/mlflow.db`` is a complete store at MLflow's current schema.
+def _template(cache: Path) -> Path | None:
+    """A migrated store with no rows in ``cache`` (made once, under a lock); None where the
+    cache cannot hold one (the store is then migrated in place)."""
+    import mlflow
+
+    template = cache / f"mlflow-{mlflow.__version__}-schema-{latest_schema()}.db"
+    try:
+        with file_lock(cache / ".mlflow-template.lock"):
+            if template.exists() and _is_template(template):
+                return template
+            tmp = template.with_name(f".{template.name}.creating-{os.getpid()}")
+            try:
+                from mlflow.store.db.utils import _initialize_tables
+                from sqlalchemy import create_engine
+
+                engine = create_engine(f"sqlite:///{tmp}")
+                try:
+                    _initialize_tables(engine)
+                finally:
+                    engine.dispose()
+                if not _is_template(tmp):
+                    return None
+                os.replace(tmp, template)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return template
+    except (OSError, sqlite3.Error):  # a read-only or full cache: migrate in place
+        return None
+
+
+def _is_template(db: Path) -> bool:
+    revision, tables, runs = _inspect(db)
+    if revision != latest_schema() or not _expected_tables() <= tables or runs:
+        return False
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return connection.execute("SELECT count(*) FROM experiments").fetchone()[0] == 0
+    finally:
+        connection.close()
+
+
+def prepare(results_dir: Path, cache: Path | None = None) -> Path:
+    """Make sure ``<results>/mlflow.db`` is a complete store at MLflow's current schema; a
+    new one is copied from a migrated template kept in ``cache`` when given.
 
     Idempotent and safe to call from many processes at once. A store at an older schema that
     holds runs is left alone (MLflow's own upgrade applies); one that is damaged and holds runs
@@ -140,7 +192,7 @@ def prepare(results_dir: Path) -> Path:
             os.replace(db, aside)  # a half-made store with no runs: kept aside, rebuilt
         tmp = results / f".{STORE_NAME}.creating-{os.getpid()}"
         try:
-            _build(tmp, results / "artifacts")
+            _build(tmp, results / "artifacts", cache)
             os.replace(tmp, db)
         finally:
             for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
