@@ -18,7 +18,6 @@ from harness.config import expand, load_suite
 from harness.runner import read_state, run_dir_of, run_suite
 
 pytest.importorskip("ray", reason="Ray is installed with the 'ray' extra")
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
