@@ -15,9 +15,9 @@
   installed and the results folder at the same path (a shared filesystem).
 
 An executor's ``run(jobs, progress)`` takes ``Job``s (a cell and its run directory) and yields
-``(position, CellResult)`` as cells finish, in any order. ``start(cells)`` may get it ready
-ahead of the first ``run`` (local workers spawn then, so their start-up overlaps the driver's
-scoring of the real-data row); ``close()`` releases what it holds.
+``(position, CellResult)`` as cells finish, in any order; ``close()`` releases what it holds.
+``LocalProcesses.start(cells)`` spawns the workers ahead of the first ``run``, so their
+start-up overlaps the driver's (the store, the real-data row).
 """
 
 from __future__ import annotations
@@ -93,9 +93,6 @@ class InProcess:
                 run_dir=job.run_dir,
             )
             yield job.position, result
-
-    def start(self, cells: int) -> None:
-        pass
 
     def close(self) -> None:
         pass
@@ -260,11 +257,8 @@ class RayExecutor:
     def __init__(self, context: Context, workers: int, address: str | None = None) -> None:
         self.context, self.workers, self.address = context, workers, address
 
-    def start(self, cells: int) -> None:
-        pass  # the cluster is joined (or started) by ``run`` and left when it ends
-
     def close(self) -> None:
-        pass
+        pass  # the cluster is joined (or started) by ``run`` and left when it ends
 
     def _start(self):
         import ray

@@ -492,8 +492,9 @@ def run_suite(
     waiting = {job.position for job in pending}
     # Local workers are spawned first, so that their start-up (imports of torch,
     # torch-fidelity and MLflow) overlaps the store's and the real-data row's in this process.
-    local = LocalProcesses(None, workers) if executor != "ray" and workers > 1 else None
-    if local is not None and len(pending) > 1:
+    local = None
+    if executor != "ray" and workers > 1 and len(pending) > 1:
+        local = LocalProcesses(None, workers)
         local.start(len(pending))
     try:
         tracker = MlflowTracker(results, experiment)
@@ -507,7 +508,7 @@ def run_suite(
     context = Context(results, str(torch_device), experiment, parent)
     if executor == "ray":
         parallel, executor = True, RayExecutor(context, workers, address)
-    elif local is not None and len(pending) > 1:
+    elif local is not None:
         parallel, executor = True, local
         executor.context = context
     else:
@@ -518,8 +519,6 @@ def run_suite(
 
     data_cache = getattr(executor, "data_cache", {})
     try:
-        if pending:
-            executor.start(len(pending))
         real = log_real_data(cells, results, torch_device, tracker, data_cache, stream)
         for job in jobs:
             if job.position not in waiting:  # finished: run_one reads its state and skips

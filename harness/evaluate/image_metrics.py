@@ -74,6 +74,11 @@ def kid_mean(generated: torch.Tensor, reference: torch.Tensor, subset_size: int)
     from torch_fidelity.metric_kid import kernel_poly, kid_features_to_metric, mmd2
 
     kwargs = {**FIDELITY_KWARGS, "kid_subset_size": subset_size}
+
+    def torch_fidelity_loop() -> float:
+        metric = kid_features_to_metric(generated, reference, **kwargs)
+        return metric["kernel_inception_distance_mean"]
+
     subsets = kwargs["kid_subsets"]
     n1, n2 = len(generated), len(reference)
     whole = n1 * n1 + n2 * n2 + n1 * n2
@@ -82,9 +87,7 @@ def kid_mean(generated: torch.Tensor, reference: torch.Tensor, subset_size: int)
         or max(n1, n2) > KID_WHOLE_KERNEL_MAX
         or 2 * whole > 3 * subsets * subset_size * subset_size
     ):
-        return kid_features_to_metric(generated, reference, **kwargs)[
-            "kernel_inception_distance_mean"
-        ]
+        return torch_fidelity_loop()
     f1, f2 = generated.cpu().numpy(), reference.cpu().numpy()
     kernels = {
         pair: torch.from_numpy(kernel_poly(x, y, **kwargs))
@@ -113,9 +116,7 @@ def kid_mean(generated: torch.Tensor, reference: torch.Tensor, subset_size: int)
                 kernel_poly(y, y, **kwargs),
             )
             if not all(np.array_equal(m, o) for m, o in zip((k11, k12, k22), own, strict=True)):
-                return kid_features_to_metric(generated, reference, **kwargs)[
-                    "kernel_inception_distance_mean"
-                ]
+                return torch_fidelity_loop()
         mmds[i] = mmd2(k11, k12, k22)
     return float(np.mean(mmds))
 
