@@ -1,0 +1,86 @@
+"""Offline translation tasks from the 8×8 digits, their paired-fidelity metrics and baselines:
+closed forms, and the baseline table measured in the variant-zoo reference (§8.3, computed
+there with scikit-learn and scikit-image's SSIM at win_size=3)."""
+
+import numpy as np
+import pytest
+
+from harness.data import translation as tasks
+from harness.evaluate.translation import PSNR_CAP, baselines, l1, psnr, ssim
+
+# task: (identity L1, mean L1, ridge L1, 1-NN L1, ridge SSIM_w3, 1-NN SSIM_w3), §8.3
+REFERENCE = {
+    ("lowres", None): (0.154, 0.195, 0.088, 0.083, 0.788, 0.820),
+    ("edges", None): (0.511, 0.195, 0.031, 0.074, 0.946, 0.857),
+    (None, "thick"): (0.213, 0.191, 0.047, 0.074, 0.893, 0.841),
+    (None, "inverted"): (0.792, 0.195, 0.003, 0.071, 1.000, 0.880),
+    (None, "rot90"): (0.392, 0.195, 0.003, 0.071, 0.999, 0.864),
+}
+
+
+@pytest.mark.parametrize(("source", "target"), list(REFERENCE))
+def test_baselines_reproduce_the_reference_table(source, target):
+    task = tasks.paired_task(source, target)
+    predictions = baselines(task)
+    got = (
+        *(l1(predictions[b], task.test_target) for b in ("identity", "mean", "ridge")),
+        l1(predictions["nearest_neighbour"], task.test_target),
+        ssim(predictions["ridge"], task.test_target, window=3),
+        ssim(predictions["nearest_neighbour"], task.test_target, window=3),
+    )
+    # The table prints 3 decimals (0.0735 appears as 0.074).
+    assert got == pytest.approx(REFERENCE[(source, target)], abs=6e-4)
+
+
+def test_splits_are_fixed_and_disjoint():
+    task = tasks.paired_task("lowres", None)
+    assert (len(task.train_source), len(task.test_source)) == (1397, 400)
+    again = tasks.paired_task("lowres", None)
+    assert np.array_equal(task.test_source, again.test_source)
+    a, b = tasks.unpaired_halves(1797)
+    assert len(set(a) & set(b)) == 0 and len(a) + len(b) == 1797
+    with pytest.raises(ValueError, match="unknown map 'blur'"):
+        tasks.paired_task("blur", None)
+
+
+def test_the_maps_do_what_they_say():
+    images, _ = tasks.digits()
+    x = images[:50]
+    low = tasks.lowres(x)
+    blocks = low.reshape(-1, 4, 2, 4, 2)
+    assert np.allclose(blocks, blocks[:, :, :1, :, :1])  # constant on each 2×2 block
+    assert np.allclose(blocks[:, :, 0, :, 0], x.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)))
+    assert np.array_equal(tasks.inverted(tasks.inverted(x)), x)
+    turned = x
+    for _ in range(4):
+        turned = tasks.rot90(turned)
+    assert np.array_equal(turned, x) and not np.array_equal(tasks.rot90(x), x)
+    assert (tasks.thick(x) >= x).all() and (tasks.edges(x) >= 0).all()
+    assert tasks.thick(x).sum() > x.sum()
+
+
+def test_ssim_closed_forms():
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 8, 8))
+    assert ssim(x, x) == pytest.approx(1.0)
+    y = np.clip(x + 0.1 * rng.standard_normal(x.shape), 0, 1)
+    assert ssim(x, y) == pytest.approx(ssim(y, x))  # symmetric
+    assert ssim(x, y) < 1.0
+    # Two constant images: no variance, so SSIM is the luminance term alone.
+    a, b = np.full((1, 8, 8), 0.2), np.full((1, 8, 8), 0.6)
+    c1 = 0.01**2
+    assert ssim(a, b) == pytest.approx((2 * 0.2 * 0.6 + c1) / (0.2**2 + 0.6**2 + c1))
+    with pytest.raises(ValueError, match="odd"):
+        ssim(x, y, window=4)
+    with pytest.raises(ValueError, match="does not fit"):
+        ssim(x, y, window=9)
+
+
+def test_psnr_and_l1_closed_forms():
+    x = np.zeros((3, 8, 8))
+    y = x + 0.1
+    assert l1(x, y) == pytest.approx(0.1)
+    assert psnr(x, y) == pytest.approx(20.0)  # 10·log10(1 / 0.01)
+    assert psnr(x, x) == PSNR_CAP  # an exact match is capped, never infinite
+    mixed = np.concatenate([y[:1], x[1:]])
+    assert psnr(x, mixed) == pytest.approx((20.0 + 2 * PSNR_CAP) / 3)
