@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from harness.data import translation as tasks
-from harness.evaluate.translation import PSNR_CAP, baselines, l1, psnr, ssim
+from harness.evaluate.translation import (
+    PSNR_CAP,
+    baselines,
+    l1,
+    label_preservation,
+    psnr,
+    ssim,
+    target_classifier,
+)
 
 # task: (identity L1, mean L1, ridge L1, 1-NN L1, ridge SSIM_w3, 1-NN SSIM_w3), §8.3
 REFERENCE = {
@@ -30,6 +38,29 @@ def test_baselines_reproduce_the_reference_table(source, target):
     )
     # The table prints 3 decimals (0.0735 appears as 0.074).
     assert got == pytest.approx(REFERENCE[(source, target)], abs=6e-4)
+
+
+# task: label preservation of (real target test images, identity map, ridge), §8.3 and §9.2
+# (the reference's logistic regression differs slightly in its settings: within 0.006).
+LABELS = {
+    ("lowres", None): (0.980, 0.735, 0.875),
+    ("edges", None): (0.980, 0.000, 0.963),
+    (None, "thick"): (0.960, 0.667, 0.945),
+    (None, "inverted"): (0.980, 0.000, 0.980),
+    (None, "rot90"): (0.980, 0.117, 0.980),
+}
+
+
+@pytest.mark.parametrize(("source", "target"), list(LABELS))
+def test_label_preservation_separates_real_identity_and_ridge(source, target):
+    task = tasks.paired_task(source, target)
+    classifier = target_classifier(task.train_target, task.train_labels)
+    predictions = baselines(task)
+    got = tuple(
+        label_preservation(classifier, images, task.test_labels)
+        for images in (task.test_target, predictions["identity"], predictions["ridge"])
+    )
+    assert got == pytest.approx(LABELS[(source, target)], abs=6e-3)
 
 
 def test_splits_are_fixed_and_disjoint():

@@ -9,6 +9,9 @@ prints beside the models (variant-zoo reference §8.3, §10.1). Images are float
   the metric's name, ``ssim_w3``: 8×8 images leave no room for the usual 7 or 11),
   K1 = 0.01, K2 = 0.03, sample covariances, averaged over the pixels whose window lies inside
   the image, as scikit-image's ``structural_similarity`` defines it; then averaged over images.
+- ``label_preservation``: the accuracy, against the *source* labels, of a classifier trained
+  on real *target-domain* training images (pix2pix's FCN-score argument: realistic outputs
+  are classified correctly). The offline classifier is a logistic regression on pixels.
 - Baselines: the identity map, the mean training target, ridge regression from source to
   target pixels (α = 1, outputs clipped to [0, 1]) and 1-nearest-neighbour (the training
   target of the nearest training source).
@@ -57,6 +60,20 @@ def ssim(prediction: np.ndarray, target: np.ndarray, window: int = 3) -> float:
         s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
         scores.append(s[pad : s.shape[0] - pad, pad : s.shape[1] - pad].mean())
     return float(np.mean(scores))
+
+
+def target_classifier(images: np.ndarray, labels: np.ndarray):
+    """A classifier of real target-domain images: logistic regression on their pixels."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=2000).fit(images.reshape(len(images), -1), labels)
+
+
+def label_preservation(classifier, translated: np.ndarray, source_labels: np.ndarray) -> float:
+    """Fraction of translated images the target-domain classifier assigns their source's
+    label."""
+    predicted = classifier.predict(np.asarray(translated).reshape(len(translated), -1))
+    return float((predicted == np.asarray(source_labels)).mean())
 
 
 def baselines(task) -> dict[str, np.ndarray]:
