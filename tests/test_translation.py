@@ -115,3 +115,70 @@ def test_psnr_and_l1_closed_forms():
     assert psnr(x, x) == PSNR_CAP  # an exact match is capped, never infinite
     mixed = np.concatenate([y[:1], x[1:]])
     assert psnr(x, mixed) == pytest.approx((20.0 + 2 * PSNR_CAP) / 3)
+
+
+# ---- a user's own folders, in pix2pix's and CycleGAN's layouts ---------------------------
+
+
+def _png(path, array):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path)
+
+
+def test_a_paired_folder_splits_each_image_into_source_and_target(tmp_path):
+    from harness.data.translation_folders import paired_folder
+
+    for split, count in (("train", 3), ("val", 2)):  # no test/: val stands in
+        for i in range(count):
+            side_by_side = np.zeros((8, 16), dtype=np.uint8)
+            side_by_side[:, :8] = 10 * (i + 1)  # source A on the left
+            side_by_side[:, 8:] = 200 + i  # target B on the right
+            _png(tmp_path / "facades" / split / f"{i:03d}.png", side_by_side)
+    data = paired_folder(tmp_path / "facades", resolution=8, channels=1)
+    a, b = data["train"]
+    assert a.shape == b.shape == (3, 1, 8, 8)
+    assert data["test"][0].shape == (2, 1, 8, 8)
+    scaled = lambda v: v / 255 * 2 - 1  # noqa: E731
+    assert a[:, 0, 0, 0].tolist() == pytest.approx([scaled(10), scaled(20), scaled(30)], abs=1e-6)
+    assert b[:, 0, 0, 0].tolist() == pytest.approx(
+        [scaled(200), scaled(201), scaled(202)], abs=1e-6
+    )
+    rgb = paired_folder(tmp_path / "facades", resolution=4)  # resized, three channels
+    assert rgb["train"][0].shape == (3, 3, 4, 4)
+
+
+def test_an_unpaired_folder_reads_its_four_folders(tmp_path):
+    from harness.data.translation_folders import unpaired_folder
+
+    counts = {"trainA": 3, "trainB": 2, "testA": 1, "testB": 2}
+    for name, count in counts.items():
+        for i in range(count):
+            _png(tmp_path / "h2z" / name / f"{i}.jpg", np.full((6, 6, 3), 40 * i))
+    (tmp_path / "h2z" / "trainA" / "notes.txt").write_text("not an image")
+    data = unpaired_folder(tmp_path / "h2z", resolution=8)
+    assert {name: len(images) for name, images in data.items()} == counts
+    assert data["trainA"].shape[1:] == (3, 8, 8)
+    assert float(data["trainA"].min()) >= -1 and float(data["trainA"].max()) <= 1
+
+
+def test_translation_folders_name_what_is_missing(tmp_path):
+    from harness.data.translation_folders import paired_folder, unpaired_folder
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        paired_folder(tmp_path / "nowhere", 8)
+    (tmp_path / "p" / "train").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"train holds no images"):
+        paired_folder(tmp_path / "p", 8)
+    _png(tmp_path / "p" / "train" / "0.png", np.zeros((4, 8)))
+    with pytest.raises(FileNotFoundError, match=r"p/test does not exist"):
+        paired_folder(tmp_path / "p", 8)
+    (tmp_path / "u" / "trainA").mkdir(parents=True)
+    _png(tmp_path / "u" / "trainA" / "0.png", np.zeros((4, 4)))
+    with pytest.raises(FileNotFoundError, match=r"u/trainB does not exist"):
+        unpaired_folder(tmp_path / "u", 8)
+    (tmp_path / "u" / "trainB").mkdir()
+    (tmp_path / "u" / "trainB" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"broken.png: not a readable image"):
+        unpaired_folder(tmp_path / "u", 8)

@@ -1,0 +1,95 @@
+"""A user's own image-translation data, in the two layouts pix2pix and CycleGAN publish theirs:
+
+- **paired** (pix2pix: facades, maps, edges2shoes): ``root/<split>/<image>``, each file the
+  source and the target side by side, source (A) on the left half and target (B) on the
+  right; the splits are ``train`` and ``test`` (``val`` where a dataset has no ``test``);
+- **unpaired** (CycleGAN: horse2zebra, apple2orange): ``root/trainA``, ``root/trainB``,
+  ``root/testA``, ``root/testB``, one image per file, no pairing between A and B.
+
+Images are read with PIL (torchvision's own loader), in file-name order, converted to 1 or 3
+channels, resized to ``resolution`` and scaled to [-1, 1] like every harness image. Errors
+name the folder or file and what was expected.
+
+This module is the folder half of the translation data (issue 12); the recipes that train on
+it are still to come.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from harness.data.transforms import resize, to_unit_range
+
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+UNPAIRED_FOLDERS = ("trainA", "trainB", "testA", "testB")
+
+
+def _images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        state = "is not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(f"{folder} {state}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS)
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no images ({', '.join(EXTENSIONS)})")
+    return files
+
+
+def _read(path: Path, channels: int) -> torch.Tensor:
+    """One image as a 1×C×H×W uint8 tensor."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            array = np.array(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"{path}: not a readable image ({error})") from None
+    tensor = torch.from_numpy(array)
+    tensor = tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1)
+    return tensor.unsqueeze(0)
+
+
+def _scaled(image: torch.Tensor, resolution: int) -> torch.Tensor:
+    return resize(to_unit_range(image, 255.0), resolution)
+
+
+def paired_folder(
+    root: str | os.PathLike, resolution: int, channels: int = 3
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``{"train": (A, B), "test": (A, B)}``: source and target halves of every side-by-side
+    image, N×C×resolution×resolution each (``val`` stands in for a missing ``test``)."""
+    root = Path(os.path.expanduser(root))
+    if not root.is_dir():
+        raise FileNotFoundError(f"paired translation root {root} does not exist")
+    out = {}
+    for split in ("train", "test"):
+        folder = root / split
+        if split == "test" and not folder.is_dir() and (root / "val").is_dir():
+            folder = root / "val"
+        sources, targets = [], []
+        for path in _images(folder):
+            image = _read(path, channels)
+            width = image.shape[-1]
+            if width < 2:
+                raise ValueError(f"{path}: too narrow to hold a source and a target side by side")
+            half = width // 2
+            sources.append(_scaled(image[..., :half], resolution))
+            targets.append(_scaled(image[..., half : 2 * half], resolution))
+        out[split] = (torch.cat(sources), torch.cat(targets))
+    return out
+
+
+def unpaired_folder(
+    root: str | os.PathLike, resolution: int, channels: int = 3
+) -> dict[str, torch.Tensor]:
+    """``{"trainA": ..., "trainB": ..., "testA": ..., "testB": ...}``, each N×C×R×R."""
+    root = Path(os.path.expanduser(root))
+    if not root.is_dir():
+        raise FileNotFoundError(f"unpaired translation root {root} does not exist")
+    return {
+        name: torch.cat([_scaled(_read(p, channels), resolution) for p in _images(root / name)])
+        for name in UNPAIRED_FOLDERS
+    }
