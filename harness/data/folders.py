@@ -20,18 +20,16 @@ def root_missing(params: ImageFolderParams) -> str | None:
 
 def image_folder(params: ImageFolderParams) -> LoadedData:
     """Load every image, resize it to the resolution, and split deterministically."""
-    import numpy as np
     from torchvision.datasets import ImageFolder
 
     root = os.path.expanduser(params.root)
     if not os.path.isdir(root):
         raise FileNotFoundError(f"image_folder root {root} does not exist")
     mode = "L" if params.channels == 1 else "RGB"
-    folder = ImageFolder(root, loader=lambda path: _open(path, mode))
+    folder = ImageFolder(root, loader=lambda path: open_image(path, mode))
     images, labels = [], []
     for image, label in folder:
-        array = torch.from_numpy(np.array(image, dtype=np.uint8))
-        array = array.unsqueeze(0) if array.dim() == 2 else array.permute(2, 0, 1)
+        array = to_chw(image)
         images.append(resize(to_unit_range(array.unsqueeze(0), 255.0), params.resolution))
         labels.append(label)
     x, y = torch.cat(images), torch.tensor(labels, dtype=torch.long)
@@ -40,7 +38,15 @@ def image_folder(params: ImageFolderParams) -> LoadedData:
     return LoadedData(x[train], y[train], x[test], y[test], info)
 
 
-def _open(path: str, mode: str):
+def to_chw(image) -> torch.Tensor:
+    """A PIL image as a C×H×W uint8 tensor (one channel for "L", three for "RGB")."""
+    import numpy as np
+
+    array = torch.from_numpy(np.array(image, dtype=np.uint8))
+    return array.unsqueeze(0) if array.dim() == 2 else array.permute(2, 0, 1)
+
+
+def open_image(path: str, mode: str):
     from PIL import Image
 
     with Image.open(path) as image:

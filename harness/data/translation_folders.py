@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from harness.data.folders import open_image, to_chw
 from harness.data.transforms import resize, to_unit_range
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -39,17 +40,13 @@ def _images(folder: Path) -> list[Path]:
 
 def _read(path: Path, channels: int) -> torch.Tensor:
     """One image as a 1×C×H×W uint8 tensor."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            array = np.array(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+        image = open_image(str(path), "L" if channels == 1 else "RGB")
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path}: not a readable image ({error})") from None
-    tensor = torch.from_numpy(array)
-    tensor = tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1)
-    return tensor.unsqueeze(0)
+    return to_chw(image).unsqueeze(0)
 
 
 def _scaled(image: torch.Tensor, resolution: int) -> torch.Tensor:
