@@ -155,24 +155,25 @@ def make_progress(total_cells: int, stream: TextIO | None = None, parallel=False
 
 def summary_table(results, real: dict[str, dict] | None = None) -> str:
     """A fixed-width table of every cell: status, wall time, images seen, losses, metrics;
-    with ``real`` (dataset label → scores), a real-data row per dataset, at the same protocol,
-    above that dataset's cells."""
+    with ``real`` (dataset label → {row name → scores}), each dataset's reference rows (the
+    real-data row; a translation task's baselines), at the same protocol, above its cells."""
     from harness.evaluate import metric_base, same_protocol_but_count, split_key
 
     metrics: list[str] = []
     for record in [r.record for r in results]:
         metrics += [k for k in record if metric_base(k) and k not in metrics]
-    # Real-data scores go under the matching column; a smaller held-out count is shown.
-    real_rows: dict[str, dict[str, str]] = {}
-    for label, scores in (real or {}).items():
-        row = real_rows.setdefault(label, {})
-        for key, value in scores.items():
-            column = same_protocol_but_count(key, metrics)
-            if column is None:
-                metrics.append(key)
-                column = key
-            count = "" if column == key else f" (n={split_key(key)[1]})"
-            row[column] = _fmt(value) + count
+    # Reference scores go under the matching column; a smaller held-out count is shown.
+    reference_rows: dict[str, dict[str, dict[str, str]]] = {}
+    for label, named in (real or {}).items():
+        for row_name, scores in named.items():
+            row = reference_rows.setdefault(label, {}).setdefault(row_name, {})
+            for key, value in scores.items():
+                column = same_protocol_but_count(key, metrics)
+                if column is None:
+                    metrics.append(key)
+                    column = key
+                count = "" if column == key else f" (n={split_key(key)[1]})"
+                row[column] = _fmt(value) + count
     header = [
         "variant",
         "dataset",
@@ -187,14 +188,14 @@ def summary_table(results, real: dict[str, dict] | None = None) -> str:
     rows, shown = [], set()
     for r in results:
         label = r.cell.dataset_label
-        if real and real.get(label) and label not in shown:
+        if reference_rows.get(label) and label not in shown:
             shown.add(label)
-            texts = real_rows[label]
-            rows.append(
-                ["real data (held-out)", label, "-", "-", "-", "-", "-"]
-                + ["-" for _ in HEADLINE_STATS]
-                + [texts.get(k, "-") for k in metrics]
-            )
+            for row_name, texts in reference_rows[label].items():
+                rows.append(
+                    [row_name, label, "-", "-", "-", "-", "-"]
+                    + ["-" for _ in HEADLINE_STATS]
+                    + [texts.get(k, "-") for k in metrics]
+                )
         record = r.record
         status = (
             r.status

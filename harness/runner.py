@@ -411,7 +411,8 @@ class SuiteResult:
     suite: SuiteSpec
     results: list[CellResult]
     parent_run_id: str | None = None
-    real: dict[str, dict] = field(default_factory=dict)  # dataset label → real-data scores
+    # dataset label → {reference row (real data, translation baselines) → scores}
+    real: dict[str, dict] = field(default_factory=dict)
     unsent: int = 0  # tracking records left in the journal (the server was unreachable)
 
     @property

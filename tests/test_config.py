@@ -35,7 +35,7 @@ MALFORMED = {
         VALID.replace('preset = "gan"', 'preset = "dcgna"'),
         [
             "variants[0].preset: unknown variant 'dcgna'",
-            "allowed: biggan, biggan_studiogan, cgan, dcgan",
+            "allowed: biggan, biggan_studiogan, cgan, cyclegan, cyclegan_digits, dcgan",
             "did you mean 'dcgan'?",
         ],
     ),

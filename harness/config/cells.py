@@ -127,17 +127,19 @@ def expand(suite: SuiteSpec) -> list[RunSpec]:
         requested = tuple(METRICS.names())
     for dataset in suite.datasets:
         kind = dataset.kind
-        metrics = tuple(
-            m
-            for m in requested
-            if metric_applies(m, dataset.name, kind, suite.evaluation.extractor)
-        )
-        evaluation = suite.evaluation.model_copy(update={"metrics": metrics})
         params = dataset.resolved_params()
         for variant in suite.variants:
             if not variant.runs_on(dataset):
                 continue
             resolved = variant.resolve(kind)
+            metrics = tuple(
+                m
+                for m in requested
+                if metric_applies(
+                    m, dataset.name, kind, suite.evaluation.extractor, resolved.recipe
+                )
+            )
+            evaluation = suite.evaluation.model_copy(update={"metrics": metrics})
             for seed in suite.seeds:
                 cells.append(
                     RunSpec(

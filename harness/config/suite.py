@@ -190,7 +190,7 @@ class SuiteSpec(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SuiteSpec:
-        from harness.evaluate import metric_applies, needs_text
+        from harness.evaluate import metric_applies, needs_text, needs_text_of
 
         for field_name, entries in (("variants", self.variants), ("datasets", self.datasets)):
             names = [e.display_name for e in entries]
@@ -225,7 +225,41 @@ class SuiteSpec(Strict):
                     f"evaluation.metrics: '{metric}' applies to none of this suite's datasets "
                     f"(it needs {needs_text(metric)})"
                 )
-        from harness.variants.nets.layout import check_layout
+        from harness.data import DATASETS
+        from harness.recipes import RECIPES
+
+        for d_index, dataset in enumerate(self.datasets):
+            offered = set(DATASETS.meta(dataset.name)["offers"])
+            for index, variant in enumerate(self.variants):
+                if not variant.runs_on(dataset):
+                    continue
+                try:
+                    recipe = variant.resolve(dataset.kind).recipe
+                except (ValueError, ValidationError):
+                    continue  # reported below, with the variant's own message
+                needs = set(RECIPES.meta(recipe).get("needs", ()))
+                if not needs <= offered:
+                    fits = [
+                        d.display_name
+                        for d in self.datasets
+                        if needs <= set(DATASETS.meta(d.name)["offers"])
+                    ]
+                    raise ValueError(
+                        f"variants[{index}] ('{variant.display_name}'): recipe '{recipe}' "
+                        f"needs {needs_text_of(needs)}, which dataset "
+                        f"'{dataset.display_name}' ({dataset.name}) does not offer; allowed: "
+                        + (
+                            f"datasets = {fits!r}"
+                            if fits
+                            else "a dataset that offers it, e.g. "
+                            + ", ".join(
+                                n
+                                for n in DATASETS.names()
+                                if needs <= set(DATASETS.meta(n)["offers"])
+                            )
+                        )
+                    )
+        from harness.variants.nets.layout import check_layout, check_translation_layout
 
         for d_index, dataset in enumerate(self.datasets):
             if dataset.kind != "images":
@@ -242,6 +276,7 @@ class SuiteSpec(Strict):
                         spec.latent_dim,
                         spec.hierarchical_z,
                     )
+                    check_translation_layout(spec, dataset.resolution)
                 except (ValueError, ValidationError) as error:
                     raise ValueError(
                         f"variants[{index}] on datasets[{d_index}] ('{dataset.display_name}'): "

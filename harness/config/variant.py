@@ -52,6 +52,21 @@ class OptimizerOverride(Strict):
         return _optimizer_name(value)
 
 
+TRANSLATION_AXES = (
+    "norm_layer",
+    "dropout",
+    "d_layers",
+    "kernel",
+    "downsamplings",
+    "blocks",
+    "l1_weight",
+    "cycle_weight",
+    "identity_weight",
+    "pool_size",
+    "lr_decay",
+)
+
+
 class VariantSpec(Strict):
     """A fully resolved variant: one value on every axis.
 
@@ -70,6 +85,7 @@ class VariantSpec(Strict):
             "hierarchical_z",
             "ortho_reg",
             "init",
+            *TRANSLATION_AXES,
         }
     )
 
@@ -98,6 +114,26 @@ class VariantSpec(Strict):
     hierarchical_z: bool = Field(False, description="BigGAN: a chunk of z per G block")
     ortho_reg: float = Field(0.0, ge=0, description="BigGAN orthogonal regularisation of G")
     init: Literal["default", "orthogonal"] = Field("default", description="weight init")
+    # Image translation (pix2pix, CycleGAN): nets, then recipe weights and schedule.
+    norm_layer: Literal["batch", "instance"] = Field(
+        "instance", description="normalisation inside the translation nets"
+    )
+    dropout: float = Field(0.0, ge=0, lt=1, description="U-Net decoder dropout, on at test too")
+    d_layers: int = Field(3, ge=1, description="PatchGAN depth (3 with kernel 4: 70×70 patches)")
+    kernel: Literal[3, 4] = Field(
+        4, description="4: the papers' nets (4×4 PatchGAN, 7×7 translator ends); 3: 3×3, small images"
+    )
+    downsamplings: int = Field(2, ge=0, description="ResNet translator: stride-2 convs each way")
+    blocks: int = Field(6, ge=0, description="ResNet translator: residual blocks")
+    l1_weight: float = Field(0.0, ge=0, description="pix2pix: weight of L1 to the paired target")
+    cycle_weight: float = Field(0.0, ge=0, description="CycleGAN: weight λ of each cycle L1")
+    identity_weight: float = Field(
+        0.0, ge=0, description="CycleGAN: identity L1 weight, as a fraction of cycle_weight"
+    )
+    pool_size: int = Field(0, ge=0, description="CycleGAN: generated images D sees from a history")
+    lr_decay: float = Field(
+        0.0, ge=0, le=1, description="fraction of the run at its end where the LR falls linearly to 0"
+    )
 
 
 # Axes only some architectures implement, and which: set elsewhere, they are an error.
@@ -106,7 +142,22 @@ ARCHITECTURE_AXES = {
     "hierarchical_z": ("resnet",),
     "attention": ("resnet",),
     "g_spectral": ("resnet",),
-    "d_width": ("resnet", "maxout"),
+    "d_width": ("resnet", "maxout", "unet", "resnet_translator"),
+    "norm_layer": ("unet", "resnet_translator"),
+    "dropout": ("unet",),
+    "d_layers": ("unet", "resnet_translator"),
+    "kernel": ("unet", "resnet_translator"),
+    "downsamplings": ("resnet_translator",),
+    "blocks": ("resnet_translator",),
+}
+
+# Axes only some recipes use, and which.
+RECIPE_AXES = {
+    "l1_weight": ("pix2pix",),
+    "cycle_weight": ("cyclegan",),
+    "identity_weight": ("cyclegan",),
+    "pool_size": ("cyclegan",),
+    "lr_decay": ("pix2pix", "cyclegan"),
 }
 
 
@@ -141,6 +192,17 @@ class VariantEntry(Strict):
     hierarchical_z: bool | None = None
     ortho_reg: float | None = Field(None, ge=0)
     init: Literal["default", "orthogonal"] | None = None
+    norm_layer: Literal["batch", "instance"] | None = None
+    dropout: float | None = Field(None, ge=0, lt=1)
+    d_layers: int | None = Field(None, ge=1)
+    kernel: Literal[3, 4] | None = None
+    downsamplings: int | None = Field(None, ge=0)
+    blocks: int | None = Field(None, ge=0)
+    l1_weight: float | None = Field(None, ge=0)
+    cycle_weight: float | None = Field(None, ge=0)
+    identity_weight: float | None = Field(None, ge=0)
+    pool_size: int | None = Field(None, ge=0)
+    lr_decay: float | None = Field(None, ge=0, le=1)
 
     @field_validator("preset")
     @classmethod
@@ -206,6 +268,35 @@ class VariantEntry(Strict):
                     f"not '{spec.architecture}'; allowed: {axis} = {default!r} (its default) "
                     f"or architecture = {' or '.join(architectures)}"
                 )
+        from harness.recipes import RECIPES
+
+        for axis, recipes in RECIPE_AXES.items():
+            default = VariantSpec.model_fields[axis].get_default()
+            if getattr(spec, axis) != default and spec.recipe not in recipes:
+                raise ValueError(
+                    f"{axis} is a setting of the {', '.join(recipes)} recipe, not "
+                    f"'{spec.recipe}' (preset '{spec.preset}'); allowed: {axis} = {default!r} "
+                    f"(its default), or a preset of that recipe"
+                )
+        losses = RECIPES.meta(spec.recipe).get("losses")
+        if losses is not None and spec.loss not in losses:
+            raise ValueError(
+                f"loss '{spec.loss}' is not one recipe '{spec.recipe}' trains with; allowed: "
+                + ", ".join(losses)
+            )
+        translator = bool(ARCHITECTURES.meta(spec.architecture).get("translator"))
+        if translator != bool(RECIPES.meta(spec.recipe).get("translator")):
+            fits = [
+                n
+                for n in ARCHITECTURES.names()
+                if bool(ARCHITECTURES.meta(n).get("translator")) == (not translator)
+            ]
+            raise ValueError(
+                f"architecture '{spec.architecture}' "
+                + ("maps images to images" if translator else "generates from a latent")
+                + f", which recipe '{spec.recipe}' does not train; allowed: "
+                + ", ".join(fits)
+            )
         if spec.conditional and not ARCHITECTURES.meta(spec.architecture).get("conditional", 1):
             raise ValueError(
                 f"architecture '{spec.architecture}' is unconditional; allowed: conditional = "

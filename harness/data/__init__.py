@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.registry import Registry
 
@@ -29,6 +29,8 @@ class DatasetInfo:
     mode_std: float = 0.0
     # The label as independent factors, most significant first (stacked digits: 10, 10, 10).
     label_factors: tuple[int, ...] = ()
+    # Translation datasets: the shape of a source image (the samples are target images).
+    source_shape: tuple[int, ...] = ()
 
 
 @dataclass
@@ -39,6 +41,12 @@ class LoadedData:
     test_y: Any
     info: DatasetInfo
     extra: dict = field(default_factory=dict)
+
+    def streams(self) -> dict[str, tuple]:
+        """The training streams recipes draw batches from, by name: tuples of aligned
+        tensors. Always ``real`` (training images and labels); translation datasets add
+        ``pairs`` (source, target, label) or ``A`` and ``B`` (each image, label)."""
+        return self.extra.get("streams") or {"real": (self.train_x, self.train_y)}
 
 
 class Params(BaseModel):
@@ -95,6 +103,36 @@ class ImageFolderParams(Params):
     channels: Literal[1, 3] = 3
     test_fraction: float = Field(0.1, ge=0, lt=1)
     split_seed: int = 0
+
+
+TRANSLATION_MAPS = Literal["digit", "lowres", "edges", "thick", "inverted", "rot90"]
+
+
+class DigitTranslationParams(Params):
+    source: TRANSLATION_MAPS = Field(description="what the source images are: a map of the digit")
+    target: TRANSLATION_MAPS = Field(description="what the target images are: a map of the digit")
+
+    @model_validator(mode="after")
+    def _different(self):
+        if self.source == self.target:
+            raise ValueError(f"source and target are both '{self.source}'; allowed: two maps")
+        return self
+
+
+class DigitPairsParams(DigitTranslationParams):
+    source: TRANSLATION_MAPS = "lowres"
+    target: TRANSLATION_MAPS = "digit"
+
+
+class DigitUnpairedParams(DigitTranslationParams):
+    source: TRANSLATION_MAPS = "digit"
+    target: TRANSLATION_MAPS = "inverted"
+
+
+class TranslationFolderParams(Params):
+    root: str
+    resolution: Literal[8, 16, 28, 32, 64, 128, 256] = 256
+    channels: Literal[1, 3] = 3
 
 
 def register_dataset(
@@ -219,6 +257,44 @@ register_dataset(
     "images",
     "A user's own images: root/<class>/<image> (torchvision ImageFolder).",
     missing="harness.data.folders:root_missing",
+    missing_is_error=True,
+)
+register_dataset(
+    "digit_pairs",
+    "harness.data.translation:digit_pairs",
+    DigitPairsParams,
+    "images",
+    "Paired translation on the 8×8 digits: source(x) → target(x), 1,397 train / 400 test.",
+    resolution=8,
+    offers=("classifier", "translation", "paired", "paired_target"),
+)
+register_dataset(
+    "digit_unpaired",
+    "harness.data.translation:digit_unpaired",
+    DigitUnpairedParams,
+    "images",
+    "Unpaired translation on the 8×8 digits: source of one half ↔ target of the other.",
+    resolution=8,
+    offers=("classifier", "translation", "unpaired", "paired_target"),
+)
+register_dataset(
+    "paired_folder",
+    "harness.data.translation_folders:paired_dataset",
+    TranslationFolderParams,
+    "images",
+    "A user's paired translation data: root/train|test/<image>, source | target side by side.",
+    offers=("translation", "paired", "paired_target"),
+    missing="harness.data.translation_folders:root_missing",
+    missing_is_error=True,
+)
+register_dataset(
+    "unpaired_folder",
+    "harness.data.translation_folders:unpaired_dataset",
+    TranslationFolderParams,
+    "images",
+    "A user's unpaired translation data: root/trainA, trainB, testA, testB.",
+    offers=("translation", "unpaired"),
+    missing="harness.data.translation_folders:root_missing",
     missing_is_error=True,
 )
 

@@ -15,8 +15,14 @@ Splits are a fixed permutation of the 1,797 digits (``RandomState(0)``): paired 
 first 1,397 as training and the last 400 as test; unpaired and two-domain tasks use disjoint
 halves, so no digit appears in both domains.
 
-This module is the data half of the translation tasks (issue 12). The recipes that train on
-them (Pix2Pix, CycleGAN, CoGAN) are still to come.
+Registered as datasets (``digit_pairs``, ``digit_unpaired``), a task is a ``LoadedData``
+whose ``train_x``/``test_x`` are the *target* domain (what a translator produces, so FID, KID
+and the real-data row compare translated images with real targets) and whose ``extra`` holds
+the source domain (``source_train``, ``source_test`` and their labels), the known target of
+each test source (``source_test_target``) and the training streams a recipe draws from:
+``pairs`` (source, target, label; aligned) for paired tasks, ``A`` and ``B`` (independent) for
+unpaired ones, and ``real`` (the target domain) always. Unpaired halves are split 700 train /
+the rest test each.
 """
 
 from __future__ import annotations
@@ -25,8 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from harness.data import DatasetInfo, LoadedData
 
 PAIRED_TRAIN = 1397  # the rest (400) is the paired test split
+UNPAIRED_TRAIN = 700  # per half; the rest of each half (198 and 199) is its test split
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +48,8 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def lowres(x: np.ndarray) -> np.ndarray:
-    pooled = x.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4))
+    n, h, w = x.shape
+    pooled = x.reshape(n, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
     return pooled.repeat(2, axis=1).repeat(2, axis=2)
 
 
@@ -117,3 +128,80 @@ def unpaired_halves(count: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the two disjoint halves (domain A, domain B) of the fixed permutation."""
     order = permutation(count)
     return order[: count // 2], order[count // 2 :]
+
+
+# -- registered datasets ------------------------------------------------------------------
+
+
+def _tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W) in [0, 1] → (N, 1, H, W) float32 in [-1, 1]."""
+    return torch.as_tensor(images, dtype=torch.float32).unsqueeze(1).mul(2).sub(1)
+
+
+def _mapped(name: str, images: np.ndarray) -> np.ndarray:
+    return images if name == "digit" else MAPS[name](images)
+
+
+def _loaded(name, target_train, train_y, target_test, test_y, extra) -> LoadedData:
+    info = DatasetInfo(
+        name,
+        "images",
+        tuple(target_train.shape[1:]),
+        10,
+        source_shape=tuple(extra["source_train"].shape[1:]),
+    )
+    return LoadedData(target_train, train_y, target_test, test_y, info, extra)
+
+
+def digit_pairs(params) -> LoadedData:
+    """A paired task over the fixed 1,397 / 400 split: ``source(x) → target(x)``."""
+    images, labels = digits()
+    order = permutation(len(images))
+    train, test = order[:PAIRED_TRAIN], order[PAIRED_TRAIN:]
+    source = _tensor(_mapped(params.source, images))
+    target = _tensor(_mapped(params.target, images))
+    y = torch.as_tensor(labels, dtype=torch.long)
+    extra = {
+        "source_train": source[train],
+        "source_train_y": y[train],
+        "source_train_target": target[train],
+        "source_test": source[test],
+        "source_test_y": y[test],
+        "source_test_target": target[test],
+        "task": f"{params.source}2{params.target}",
+        "streams": {
+            "real": (target[train], y[train]),
+            "pairs": (source[train], target[train], y[train]),
+        },
+    }
+    return _loaded("digit_pairs", target[train], y[train], target[test], y[test], extra)
+
+
+def digit_unpaired(params) -> LoadedData:
+    """An unpaired task: domain A = ``source`` of the first half's digits, domain B =
+    ``target`` of the second half's; each half split 700 train / the rest test. The known
+    target of a test source is ``target`` of its own digit (and of a B test image,
+    ``source`` of its digit), so unpaired models are scored as if paired."""
+    images, labels = digits()
+    half_a, half_b = unpaired_halves(len(images))
+    y = torch.as_tensor(labels, dtype=torch.long)
+    a_train, a_test = half_a[:UNPAIRED_TRAIN], half_a[UNPAIRED_TRAIN:]
+    b_train, b_test = half_b[:UNPAIRED_TRAIN], half_b[UNPAIRED_TRAIN:]
+    source = _tensor(_mapped(params.source, images))
+    target = _tensor(_mapped(params.target, images))
+    extra = {
+        "source_train": source[a_train],
+        "source_train_y": y[a_train],
+        "source_train_target": target[a_train],  # known, never a training stream
+        "source_test": source[a_test],
+        "source_test_y": y[a_test],
+        "source_test_target": target[a_test],
+        "target_test_source": source[b_test],  # the known inverse map of the B test images
+        "task": f"{params.source}2{params.target}",
+        "streams": {
+            "real": (target[b_train], y[b_train]),
+            "A": (source[a_train], y[a_train]),
+            "B": (target[b_train], y[b_train]),
+        },
+    }
+    return _loaded("digit_unpaired", target[b_train], y[b_train], target[b_test], y[b_test], extra)

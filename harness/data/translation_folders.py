@@ -10,8 +10,9 @@ Images are read with PIL (torchvision's own loader), in file-name order, convert
 channels, resized to ``resolution`` and scaled to [-1, 1] like every harness image. Errors
 name the folder or file and what was expected.
 
-This module is the folder half of the translation data (issue 12); the recipes that train on
-it are still to come.
+Registered as the datasets ``paired_folder`` and ``unpaired_folder`` (the layout of
+``harness.data.translation``'s tasks: target domain as ``train_x``/``test_x``, the source
+domain and the training streams in ``extra``). Folder images carry no labels (all 0).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from harness.data.folders import open_image, to_chw
+from harness.data import DatasetInfo, LoadedData
+from harness.data.folders import open_image, root_missing, to_chw
 from harness.data.transforms import resize, to_unit_range
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -90,3 +92,60 @@ def unpaired_folder(
         name: torch.cat([_scaled(_read(p, channels), resolution) for p in _images(root / name)])
         for name in UNPAIRED_FOLDERS
     }
+
+
+def _loaded(name, target_train, target_test, extra) -> LoadedData:
+    info = DatasetInfo(
+        name,
+        "images",
+        tuple(target_train.shape[1:]),
+        1,
+        source_shape=tuple(extra["source_train"].shape[1:]),
+    )
+    zeros = torch.zeros(len(target_train), dtype=torch.long)
+    return LoadedData(
+        target_train, zeros, target_test, torch.zeros(len(target_test), dtype=torch.long), info, extra
+    )
+
+
+def paired_dataset(params) -> LoadedData:
+    """``paired_folder``: the side-by-side layout as a paired translation dataset."""
+    data = paired_folder(params.root, params.resolution, params.channels)
+    (source, target), (test_source, test_target) = data["train"], data["test"]
+    labels = torch.zeros(len(source), dtype=torch.long)
+    extra = {
+        "source_train": source,
+        "source_train_y": labels,
+        "source_train_target": target,
+        "source_test": test_source,
+        "source_test_y": torch.zeros(len(test_source), dtype=torch.long),
+        "source_test_target": test_target,
+        "task": Path(params.root).name,
+        "streams": {"real": (target, labels), "pairs": (source, target, labels)},
+    }
+    return _loaded("paired_folder", target, test_target, extra)
+
+
+def unpaired_dataset(params) -> LoadedData:
+    """``unpaired_folder``: trainA/trainB/testA/testB as an unpaired translation dataset."""
+    data = unpaired_folder(params.root, params.resolution, params.channels)
+    a, b = data["trainA"], data["trainB"]
+    extra = {
+        "source_train": a,
+        "source_train_y": torch.zeros(len(a), dtype=torch.long),
+        "source_test": data["testA"],
+        "source_test_y": torch.zeros(len(data["testA"]), dtype=torch.long),
+        "source_train_target": None,
+        "source_test_target": None,
+        "target_test_source": None,
+        "task": Path(params.root).name,
+        "streams": {
+            "real": (b, torch.zeros(len(b), dtype=torch.long)),
+            "A": (a, torch.zeros(len(a), dtype=torch.long)),
+            "B": (b, torch.zeros(len(b), dtype=torch.long)),
+        },
+    }
+    return _loaded("unpaired_folder", b, data["testB"], extra)
+
+
+__all__ = ["paired_dataset", "paired_folder", "root_missing", "unpaired_dataset", "unpaired_folder"]

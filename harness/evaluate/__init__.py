@@ -27,6 +27,11 @@ CAPABILITIES = {
     "classifier": "a domain classifier the harness trains (datasets that offer one)",
     "features": "image features: the domain classifier's, or Inception's (extractor inception)",
     "label_factors": "labels made of independent factors (stacked digits)",
+    "translation": "source images a translator maps (translation datasets)",
+    "paired": "aligned source-target training pairs (paired translation)",
+    "unpaired": "independent source and target training images (unpaired translation)",
+    "paired_target": "the true target of every test source (paired or synthetic translation)",
+    "cycle": "a translator with an inverse map (CycleGAN)",
 }
 
 
@@ -37,11 +42,17 @@ def classifier_datasets() -> tuple[str, ...]:
     return tuple(n for n in DATASETS.names() if "classifier" in DATASETS.meta(n)["offers"])
 
 
-def available(dataset: str, kind: str, extractor: str = "classifier") -> frozenset[str]:
-    """What a cell on ``dataset`` (of modality ``kind``) scored with ``extractor`` offers."""
+def available(
+    dataset: str, kind: str, extractor: str = "classifier", recipe: str | None = None
+) -> frozenset[str]:
+    """What a cell on ``dataset`` (of modality ``kind``) scored with ``extractor`` and
+    trained by ``recipe`` offers (a recipe offers what its sampler can do, e.g. ``cycle``)."""
     from harness.data import DATASETS
+    from harness.recipes import RECIPES
 
     offered = {kind, *DATASETS.meta(dataset)["offers"]}
+    if recipe is not None:
+        offered |= set(RECIPES.meta(recipe).get("offers", ()))
     if kind == "images" and (extractor == "inception" or "classifier" in offered):
         offered.add("features")
     return frozenset(offered)
@@ -71,9 +82,18 @@ def register_metric(
     )
 
 
-def metric_applies(name: str, dataset: str, kind: str, extractor: str = "classifier") -> bool:
-    """Whether ``name`` can be computed on this dataset with this feature extractor."""
-    offered = available(dataset, kind, extractor)
+def metric_applies(
+    name: str, dataset: str, kind: str, extractor: str = "classifier", recipe: str | None = None
+) -> bool:
+    """Whether ``name`` can be computed on this dataset with this feature extractor (and, when
+    given, this recipe; without one, whether some recipe could make it apply)."""
+    from harness.recipes import RECIPES
+
+    if recipe is None:
+        return any(
+            metric_applies(name, dataset, kind, extractor, r) for r in RECIPES.names()
+        )
+    offered = available(dataset, kind, extractor, recipe)
     return any(need <= offered for need in METRICS.meta(name)["needs"])
 
 
@@ -82,6 +102,11 @@ def needs_text(name: str) -> str:
     return " or ".join(
         " and ".join(CAPABILITIES[c] for c in sorted(need)) for need in METRICS.meta(name)["needs"]
     )
+
+
+def needs_text_of(capabilities) -> str:
+    """A set of capabilities in words: "aligned source-target training pairs and ..."."""
+    return " and ".join(CAPABILITIES[c] for c in sorted(capabilities))
 
 
 def count_text(count: int) -> str:
@@ -108,6 +133,8 @@ def metric_key(
         key += f"_{is_splits}split"
     if reference is not None and reference != num_samples and name in REFERENCE_METRICS:
         key += f"_ref{count_text(reference)}"
+    if name in PIXEL_METRICS:
+        return key
     classifier = name in CLASS_METRICS or extractor == "classifier"
     return key + ("_cls" if classifier else "")
 
@@ -153,6 +180,9 @@ def same_protocol_but_count(real_key: str, keys: list[str]) -> str | None:
 POINT_MODES = frozenset({"points", "mode_centres"})
 CLASS_MODES = frozenset({"images", "classifier"})
 FEATURES = frozenset({"images", "features"})
+PAIRED = frozenset({"images", "translation", "paired_target"})
+CYCLE = frozenset({"images", "translation", "cycle"})
+TRANSLATION = "harness.evaluate.translation"
 MODES = "harness.evaluate.modes"
 IMAGE = "harness.evaluate.image_metrics"
 for name, target, higher, needs, reference, doc in (
@@ -260,6 +290,70 @@ for name, target, higher, needs, reference, doc in (
         True,
         "Coverage, k=5 (Naeem et al. 2020).",
     ),
+    (
+        "l1",
+        f"{TRANSLATION}:l1_metric",
+        False,
+        (PAIRED,),
+        False,
+        "Translation: mean |output − true target| on [0, 1] over the held-out sources.",
+    ),
+    (
+        "psnr",
+        f"{TRANSLATION}:psnr_metric",
+        True,
+        (PAIRED,),
+        False,
+        "Translation: PSNR (data range 1) per image against the true target, averaged; an exact match counts 100 dB.",
+    ),
+    (
+        "ssim_w3",
+        f"{TRANSLATION}:ssim_w3_metric",
+        True,
+        (PAIRED,),
+        False,
+        "Translation: SSIM with a 3×3 uniform window against the true target (scikit-image's definition).",
+    ),
+    (
+        "label_preservation",
+        f"{TRANSLATION}:label_preservation_metric",
+        True,
+        (frozenset({"images", "classifier", "translation"}),),
+        False,
+        "Translation: fraction of outputs the domain classifier (trained on real targets) gives their source's label.",
+    ),
+    (
+        "cycle_l1_a",
+        f"{TRANSLATION}:cycle_l1_a",
+        False,
+        (CYCLE,),
+        False,
+        "CycleGAN: mean |F(G(a)) − a| on [0, 1] over the held-out sources.",
+    ),
+    (
+        "cycle_l1_b",
+        f"{TRANSLATION}:cycle_l1_b",
+        False,
+        (CYCLE,),
+        False,
+        "CycleGAN: mean |G(F(b)) − b| on [0, 1] over the held-out targets.",
+    ),
+    (
+        "identity_l1_a",
+        f"{TRANSLATION}:identity_l1_a",
+        False,
+        (CYCLE,),
+        False,
+        "CycleGAN: mean |F(a) − a| over the held-out sources (how far F moves its own domain).",
+    ),
+    (
+        "identity_l1_b",
+        f"{TRANSLATION}:identity_l1_b",
+        False,
+        (CYCLE,),
+        False,
+        "CycleGAN: mean |G(b) − b| over the held-out targets.",
+    ),
 ):
     register_metric(
         name, target, higher_is_better=higher, needs=needs, reference=reference, doc=doc
@@ -274,6 +368,18 @@ CLASS_METRICS = tuple(
     and any("images" in need for need in METRICS.meta(n)["needs"])
 )
 REFERENCE_METRICS = tuple(n for n in METRICS.names() if METRICS.meta(n)["reference"])
+# Image metrics computed on pixels, not on an extractor's features: their names carry no
+# extractor suffix.
+PIXEL_METRICS = tuple(
+    n
+    for n in METRICS.names()
+    if all(
+        not {"features", "classifier"} & need
+        for need in METRICS.meta(n)["needs"]
+        if "images" in need
+    )
+    and any("images" in need for need in METRICS.meta(n)["needs"])
+)
 
 
 def preflight(suite, cells, cache_dir) -> None:

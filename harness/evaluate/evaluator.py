@@ -34,6 +34,9 @@ class EvalContext:
     conditional: bool = False  # the samples were generated for ``labels``
     reference_size: int = 0  # real images the reference set is asked for (default num_samples)
     is_splits: int = 10
+    targets: torch.Tensor | None = None  # the true output of each sample's input (translation)
+    sampler: Any = None  # the model's sampler (None for real data and baselines)
+    inputs: torch.Tensor | None = None  # what the samples were generated from (translation)
 
     def __post_init__(self) -> None:
         self.reference_size = self.reference_size or self.num_samples
@@ -112,8 +115,7 @@ class Evaluator:
 
         count = count or self.spec.num_samples
         generator = torch.Generator().manual_seed(self.spec.seed + int(selection))
-        z = sampler.draw(count, generator)
-        labels = torch.randint(self.data.info.num_classes, (count,), generator=generator)
+        z, labels = sampler.bank(count, generator, self.data.info.num_classes, selection)
         if truncation is not None:
             redraws = torch.Generator().manual_seed(self.spec.seed + TRUNCATION_STREAM)
             z = truncate(z, truncation, redraws)
@@ -164,10 +166,16 @@ class Evaluator:
         started = time.perf_counter()
         conditional = sampler.conditional
         samples, labels = self.generate(sampler)
-        scores = self.score(samples, labels, conditional)
+        # Against as many real images as the protocol asks for, whatever the bank holds (a
+        # translator's bank is its held-out sources), as the real-data row is.
+        scores = self.score(
+            samples, labels, conditional, reference_size=self.spec.num_samples, sampler=sampler
+        )
         if final and self.mode_metrics():
+            counted = len(samples)
             samples, labels = self.generate(sampler, self.spec.mode_samples)
-            scores |= self.score(samples, labels, conditional, self.mode_metrics())
+            if len(samples) != counted:  # a translator's bank may hold no more
+                scores |= self.score(samples, labels, conditional, self.mode_metrics())
         for threshold in self.spec.truncation if final else ():
             samples, labels = self.generate(sampler, truncation=threshold)
             truncated = self.score(samples, labels, conditional)
@@ -182,10 +190,18 @@ class Evaluator:
         conditional: bool = False,
         names: list[str] | None = None,
         reference_size: int | None = None,
+        sampler=None,
+        targets: torch.Tensor | None = None,
+        inputs: torch.Tensor | None = None,
     ) -> dict[str, float]:
         """Score a given set of samples (what ``evaluate`` does after generating them)
-        against a reference of ``reference_size`` real images (default: as many as samples)."""
+        against a reference of ``reference_size`` real images (default: as many as samples).
+        With ``sampler`` (a model's), the true targets and inputs of its bank come from it;
+        without, ``targets`` and ``inputs`` may be given (a translation baseline)."""
         reference_size = reference_size or len(samples)
+        if sampler is not None:
+            targets = sampler.targets(len(samples))
+            inputs = self.latent_bank(sampler, len(samples))[0] if targets is not None else None
         context = EvalContext(
             samples,
             labels,
@@ -196,6 +212,9 @@ class Evaluator:
             conditional=conditional,
             reference_size=reference_size,
             is_splits=self.spec.is_splits,
+            targets=targets,
+            sampler=sampler,
+            inputs=inputs,
         )
         kind, extractor = self.data.info.kind, self.spec.extractor
         reference = self.bridge.reference_count(reference_size) if self.bridge else None

@@ -116,6 +116,10 @@ FAMILIES = {
     "stacked_mnist": ("mnist", StackedClassifierExtractor),
     "fashion_mnist": ("fashion_mnist", ClassifierExtractor),
     "cifar10": ("cifar10", ClassifierExtractor),
+    # Translation tasks: a classifier of the target domain's real images (digits, inverted
+    # digits, thick digits...), trained on the task's target training images.
+    "digit_pairs": ("digit_translation", ClassifierExtractor),
+    "digit_unpaired": ("digit_translation", ClassifierExtractor),
 }
 
 

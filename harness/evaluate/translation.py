@@ -12,6 +12,9 @@ prints beside the models (variant-zoo reference §8.3, §10.1). Images are float
 - ``label_preservation``: the accuracy, against the *source* labels, of a classifier trained
   on real *target-domain* training images (pix2pix's FCN-score argument: realistic outputs
   are classified correctly). The offline classifier is a logistic regression on pixels.
+- ``cycle_l1_a`` / ``cycle_l1_b``: mean |F(G(a)) − a| over the held-out sources and
+  |G(F(b)) − b| over the held-out targets (CycleGAN); ``identity_l1_a`` / ``identity_l1_b``:
+  |F(a) − a| and |G(b) − b|, how far each map moves an image already in its output domain.
 - Baselines: the identity map, the mean training target, ridge regression from source to
   target pixels (α = 1, outputs clipped to [0, 1]) and 1-nearest-neighbour (the training
   target of the nearest training source).
@@ -20,6 +23,7 @@ prints beside the models (variant-zoo reference §8.3, §10.1). Images are float
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 PSNR_CAP = 100.0
 
@@ -93,3 +97,90 @@ def baselines(task) -> dict[str, np.ndarray]:
         "ridge": np.clip(ridge, 0.0, 1.0).reshape(shape),
         "nearest_neighbour": train_target[nearest].reshape(shape),
     }
+
+
+# -- registered metrics (functions of an ``EvalContext``; images in [-1, 1]) ---------------
+
+
+def _unit(images) -> np.ndarray:
+    """[-1, 1] tensors → [0, 1] float64 arrays, one 2-D image per channel: (N·C, H, W)."""
+    array = (images.detach().cpu().double().numpy() + 1.0) / 2.0
+    return array.reshape(-1, *array.shape[-2:])
+
+
+def l1_metric(context) -> float | None:
+    return None if context.targets is None else l1(_unit(context.samples), _unit(context.targets))
+
+
+def psnr_metric(context) -> float | None:
+    if context.targets is None:
+        return None
+    return psnr(_unit(context.samples), _unit(context.targets))
+
+
+def ssim_w3_metric(context) -> float | None:
+    if context.targets is None:
+        return None
+    return ssim(_unit(context.samples), _unit(context.targets), window=3)
+
+
+def label_preservation_metric(context) -> float | None:
+    """The domain classifier (trained on real target-domain images) against the labels of
+    what the samples came from: a translator's source labels, a baseline's, or on held-out
+    real targets their own (the classifier's accuracy: the real-data row)."""
+    from harness.evaluate.image_metrics import predicted_classes
+
+    translated = context.sampler is not None and context.sampler.translates
+    if context.labels is None or not (translated or context.conditional):
+        return None
+    return float((predicted_classes(context) == context.labels.cpu()).double().mean())
+
+
+@torch.no_grad()
+def _mapped(module, images, device, chunk: int = 1000):
+    was_training = module.training
+    module.eval()
+    try:
+        return torch.cat(
+            [module(images[i : i + chunk].to(device)).cpu() for i in range(0, len(images), chunk)]
+        )
+    finally:
+        module.train(was_training)
+
+
+def _roundtrip(context, direction: str, through: str) -> float | None:
+    """Mean L1, on [0, 1], between held-out images of one domain and what the maps make of
+    them: ``through`` "cycle" (there and back) or "identity" (the map into their own
+    domain)."""
+    sampler = context.sampler
+    if sampler is None or getattr(sampler, "inverse", None) is None:
+        return None
+    forward, inverse = sampler.module, sampler.inverse
+    device = next(forward.parameters()).device
+    if direction == "a":
+        images = context.data.extra["source_test"]
+        first, second = forward, inverse
+    else:
+        images = context.data.test_x
+        first, second = inverse, forward
+    if through == "cycle":
+        out = _mapped(second, _mapped(first, images, device), device)
+    else:
+        out = _mapped(second, images, device)
+    return l1(_unit(out), _unit(images))
+
+
+def cycle_l1_a(context) -> float | None:
+    return _roundtrip(context, "a", "cycle")
+
+
+def cycle_l1_b(context) -> float | None:
+    return _roundtrip(context, "b", "cycle")
+
+
+def identity_l1_a(context) -> float | None:
+    return _roundtrip(context, "a", "identity")
+
+
+def identity_l1_b(context) -> float | None:
+    return _roundtrip(context, "b", "identity")

@@ -13,6 +13,13 @@ Registered recipes:
 
 - ``adversarial``: one G and one D, ``d_steps`` D steps per G step, any loss, penalty,
   normalisation, optimiser, EMA and PacGAN ``pack`` (``harness.recipes.adversarial``).
+- ``pix2pix`` and ``cyclegan``: paired and unpaired image translation
+  (``harness.recipes.translation``).
+
+A recipe's registry entry says what it ``needs`` from a dataset (capabilities, as metrics
+declare them: ``paired`` training pairs, ``unpaired`` domains), what it ``offers`` metrics
+(``cycle``: an inverse map), whether it trains a ``translator`` architecture, and the
+``losses`` it implements; suites are checked against them before anything runs.
 
 How the families still to come plug in:
 
@@ -46,6 +53,25 @@ RECIPES.register(
     "adversarial",
     "harness.recipes.adversarial:Adversarial",
     doc="One G and one D, d_steps D steps per G step; losses, penalties, norms, EMA, pack.",
+    version=1,
+)
+RECIPES.register(
+    "pix2pix",
+    "harness.recipes.translation:Pix2Pix",
+    doc="Paired translation: U-Net G, PatchGAN D on (source, output), L1 to the target (Isola et al. 2017).",
+    needs=("paired",),
+    translator=True,
+    losses=("nonsaturating", "least_squares"),
+    version=1,
+)
+RECIPES.register(
+    "cyclegan",
+    "harness.recipes.translation:CycleGAN",
+    doc="Unpaired translation: two G, two D, cycle and identity L1, image pools (Zhu et al. 2017).",
+    needs=("unpaired",),
+    offers=("cycle",),
+    translator=True,
+    losses=("nonsaturating", "least_squares"),
     version=1,
 )
 

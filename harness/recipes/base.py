@@ -4,6 +4,7 @@ A ``Recipe`` is built from a cell's resolved variant spec, its dataset and a dev
 loop has seeded torch's global generator from the cell's ``init`` stream (so net
 initialisation is reproducible). It then:
 
+- ``plan(total_steps)``: told the steps the budget allows (a learning-rate schedule);
 - ``examples_per_step()``: the real examples one step consumes (the budget's unit, counted
   in images shown to a discriminator, packed images included);
 - ``step(batches)``: one training step drawing named batches from ``Batches``; returns a
@@ -66,35 +67,46 @@ class EpochSampler:
 
 
 class Batches:
-    """Named streams of training batches over a dataset, each with its own seeded order.
+    """Named streams of training batches, each with its own seeded order.
 
-    ``take("real", n)`` gives the next ``n`` training examples (and their labels) of the
-    stream "real". A recipe that needs two domains or paired data asks for the streams its
-    modality provides; the stream "real" is seeded from the cell's ``data`` seed."""
+    The streams are the dataset's (``LoadedData.streams``): ``real`` (training images or
+    points and their labels) always, and the aligned ``pairs`` or the independent ``A`` and
+    ``B`` of translation datasets. ``take(name, n)`` gives the next ``n`` rows of stream
+    ``name``, one tensor per column (``real``: examples, labels). The stream ``real`` is seeded
+    from the cell's ``data`` seed, every other from ``data:<name>``."""
 
     def __init__(self, data, cell_seed: int, device: torch.device) -> None:
         self.data, self.cell_seed, self.device = data, cell_seed, device
-        self.x = data.train_x.to(device)
-        self.y = data.train_y.to(device)
+        self.streams = {
+            name: tuple(t.to(device) for t in columns) for name, columns in data.streams().items()
+        }
+        self.x, self.y = self.streams["real"]
         self._samplers: dict[str, EpochSampler] = {}
 
     def _sampler(self, name: str) -> EpochSampler:
         if name not in self._samplers:
             stream = "data" if name == "real" else f"data:{name}"
-            self._samplers[name] = EpochSampler(len(self.x), derive_seed(self.cell_seed, stream))
+            size = len(self.streams[name][0])
+            self._samplers[name] = EpochSampler(size, derive_seed(self.cell_seed, stream))
         return self._samplers[name]
 
     def check(self, name: str, count: int) -> None:
         """Fail before training when a step would ask for more than the data holds."""
-        if count > len(self.x):
+        if name not in self.streams:
+            raise ValueError(
+                f"the recipe takes batches from '{name}' but the dataset offers "
+                f"{', '.join(self.streams)}"
+            )
+        size = len(self.streams[name][0])
+        if count > size:
             raise ValueError(
                 f"a step takes {count} examples from '{name}' but the training split has "
-                f"{len(self.x)}; lower batch_size (or pack)"
+                f"{size}; lower batch_size (or pack)"
             )
 
-    def take(self, name: str, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def take(self, name: str, count: int) -> tuple[torch.Tensor, ...]:
         index = self._sampler(name).next(count).to(self.device)
-        return self.x[index], self.y[index]
+        return tuple(column[index] for column in self.streams[name])
 
     def state_dict(self) -> dict:
         return {name: sampler.state_dict() for name, sampler in self._samplers.items()}
@@ -124,6 +136,8 @@ class Sampler:
     conditional, and the module whose weights are the model (the EMA copy when there is one).
     Evaluation, sample pictures and the best checkpoint all go through it."""
 
+    translates = False  # True: the bank holds source images and samples are their images
+
     def __init__(self, module: torch.nn.Module, latent_dim: int, conditional: bool) -> None:
         self.module, self.latent_dim, self.conditional = module, latent_dim, conditional
 
@@ -136,6 +150,19 @@ class Sampler:
         z = torch.randn(count, self.latent_dim, generator=generator)
         return z if truncation is None else truncate(z, truncation, generator)
 
+    def bank(
+        self, count: int, generator: torch.Generator, num_classes: int, selection: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What evaluation feeds the model: ``count`` latents and class labels drawn from
+        ``generator`` (a translator's sampler gives held-out source images instead)."""
+        z = self.draw(count, generator)
+        return z, torch.randint(num_classes, (count,), generator=generator)
+
+    def targets(self, count: int, selection: bool = False) -> torch.Tensor | None:
+        """The true output for each of the first ``count`` bank entries, when known (paired
+        and synthetic translation tasks); None for latents."""
+        return None
+
     def __call__(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return self.module(z, labels if self.conditional else None)
 
@@ -144,6 +171,36 @@ class Sampler:
 
     def load_state_dict(self, state: dict) -> None:
         self.module.load_state_dict(state)
+
+
+class TranslationSampler(Sampler):
+    """A translator's sampler: its bank is the held-out source images (all of them, or the
+    first ``count``) with their labels, their known targets where the dataset has them; the
+    selection bank is the training sources. ``inverse`` is the map back (CycleGAN's F), used
+    by the cycle metrics."""
+
+    translates = True
+
+    def __init__(self, module: torch.nn.Module, data, inverse: torch.nn.Module | None = None):
+        super().__init__(module, 0, conditional=False)
+        self.data, self.inverse = data, inverse
+
+    def _split(self, selection: bool) -> str:
+        return "source_train" if selection else "source_test"
+
+    def bank(self, count, generator, num_classes, selection=False):
+        split = self._split(selection)
+        return self.data.extra[split][:count], self.data.extra[f"{split}_y"][:count]
+
+    def targets(self, count: int, selection: bool = False) -> torch.Tensor | None:
+        targets = None if selection else self.data.extra.get("source_test_target")
+        return None if targets is None else targets[:count]
+
+    def draw(self, count, generator, truncation=None):
+        raise TypeError("a translator is sampled on source images, not latents")
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.module(x)
 
 
 class Recipe:
@@ -159,6 +216,9 @@ class Recipe:
 
     def check(self, batches: Batches) -> None:
         """Raise ``ValueError`` before training when the data cannot feed a step."""
+
+    def plan(self, total_steps: int) -> None:
+        """Told, before training, how many steps the budget allows (for schedules)."""
 
     def step(self, batches: Batches) -> StepResult:
         raise NotImplementedError

@@ -35,7 +35,9 @@ LEGEND = (
     "step: a metric undefined there (reverse KL with no high-quality sample) is shown as "
     "undefined and lowers its n. Rows short of their seeds are marked incomplete and not "
     f"ranked. The '{REAL_ROW}' row scores the dataset's held-out split with the same metrics "
-    "against the same reference (its sample count is given where the split is smaller). "
+    "against the same reference (its sample count is given where the split is smaller); on "
+    "translation tasks the 'baseline:' rows score trivial translators (the identity map; "
+    "ridge regression and the nearest neighbour, fitted on the training pairs) the same way. "
     "The budget is counted in images shown to D: a variant with several D steps per G step "
     "takes proportionally fewer G steps."
 )
@@ -58,6 +60,7 @@ class Section:
     intervals: pd.DataFrame  # variant × column: "[lo, hi]" (or "")
     best: pd.DataFrame  # variant × column: bool
     incomplete: list[str]  # variants whose seeds are short or failed
+    references: tuple[str, ...] = ()  # reference rows: real data, translation baselines
 
     @property
     def title(self) -> str:
@@ -120,7 +123,8 @@ def sections(table: pd.DataFrame, runs: pd.DataFrame) -> list[Section]:
                 continue
             bases = dict(zip(part["column"], part["metric"], strict=False))
             columns = _order(list(dict.fromkeys(part["column"])), bases)
-            variants = [REAL_ROW] if part["real"].astype(bool).any() else []
+            references = set(part.loc[part["real"].astype(bool), "variant"])
+            variants = sorted(references, key=lambda v: (v != REAL_ROW, v))
             variants += sorted(set(part.loc[~part["real"].astype(bool), "variant"]))
             values = pd.DataFrame("–", index=variants, columns=["seeds", "G steps", "images"])
             values = values.reindex(
@@ -130,7 +134,7 @@ def sections(table: pd.DataFrame, runs: pd.DataFrame) -> list[Section]:
             best = pd.DataFrame(False, index=variants, columns=values.columns)
             incomplete = []
             for variant, group in part.groupby("variant"):
-                if variant != REAL_ROW:
+                if not group["real"].astype(bool).any():
                     first = group.iloc[0]
                     mark = "" if group["cell_complete"].all() else " ⚠ incomplete"
                     n = int(group["runs"].max())
@@ -146,7 +150,18 @@ def sections(table: pd.DataFrame, runs: pd.DataFrame) -> list[Section]:
             for column in columns:
                 higher = bool(part[part["column"] == column]["higher_is_better"].iloc[0])
                 header[column] = column + (" ↑" if higher else " ↓")
-            out.append(Section(dataset, checkpoint, header, values, intervals, best, incomplete))
+            out.append(
+                Section(
+                    dataset,
+                    checkpoint,
+                    header,
+                    values,
+                    intervals,
+                    best,
+                    incomplete,
+                    tuple(sorted(references)),
+                )
+            )
     return out
 
 
@@ -257,7 +272,7 @@ def _styled(section: Section, index: int) -> str:
             names = []
             if section.best.loc[variant, column]:
                 names.append("best")
-            if variant == REAL_ROW:
+            if variant in section.references:
                 names.append("real")
             if variant in section.incomplete and column == "seeds":
                 names.append("incomplete")

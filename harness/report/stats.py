@@ -151,15 +151,19 @@ REAL_ROW = "real data (held-out)"
 
 
 def real_rows(table: pd.DataFrame, real: pd.DataFrame) -> pd.DataFrame:
-    """The real-data row of each dataset (held-out split against the same reference, same
-    protocol), its values put under the columns they match (a smaller held-out count is kept
-    in ``real_count``); never ranked."""
+    """The reference rows of each dataset: the real-data row (held-out split against the same
+    reference, same protocol) and a translation task's baselines (the run's ``variant`` tag
+    names the row), their values put under the columns they match (a smaller held-out count
+    is kept in ``real_count``); never ranked."""
     from harness.evaluate import same_protocol_but_count, split_key
 
     if real.empty or table.empty:
         return table
     rows = []
-    for dataset, runs in real.groupby("dataset"):
+    if "variant" not in real:
+        real = real.assign(variant=REAL_ROW)
+    real = real.assign(variant=real["variant"].fillna(REAL_ROW))
+    for (dataset, row_name), runs in real.groupby(["dataset", "variant"]):
         run = runs.sort_values("start_time").iloc[-1]
         in_dataset = table[(table["dataset"] == dataset) & ~table["real"]]
         for checkpoint, part in in_dataset.groupby("checkpoint"):
@@ -175,7 +179,7 @@ def real_rows(table: pd.DataFrame, real: pd.DataFrame) -> pd.DataFrame:
                 rows.append(
                     {
                         "dataset": dataset,
-                        "variant": REAL_ROW,
+                        "variant": row_name,
                         "checkpoint": checkpoint,
                         "metric": metric_base(key),
                         "column": column,
@@ -189,7 +193,7 @@ def real_rows(table: pd.DataFrame, real: pd.DataFrame) -> pd.DataFrame:
                         "ci_high": float("nan"),
                         "complete": False,
                         "cell_complete": True,
-                        "statuses": "held-out real data",
+                        "statuses": "held-out real data" if row_name == REAL_ROW else row_name,
                         "real": True,
                         "real_count": count,
                         "rank": pd.NA,

@@ -86,6 +86,7 @@ class Trainer:
         self.recipe.check(self.batches)
 
         self.total = total_iterations(cell, self.recipe.examples_per_step())
+        self.recipe.plan(self.total)
         self.ticks = tick_ends(self.total, cell.budget.ticks)
         self.iteration = self.tick = self.images_seen = 0
         self.wall_seconds = 0.0

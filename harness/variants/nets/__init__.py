@@ -42,6 +42,24 @@ ARCHITECTURES.register(
     conditional=False,
     version=1,
 )
+ARCHITECTURES.register(
+    "unet",
+    "harness.variants.nets.translation:build_unet",
+    doc="pix2pix: U-Net G with skips from source to target, PatchGAN D on (source, target) (Isola et al. 2017).",
+    kinds=("images",),
+    conditional=False,
+    translator=True,
+    version=1,
+)
+ARCHITECTURES.register(
+    "resnet_translator",
+    "harness.variants.nets.translation:build_resnet_translator",
+    doc="CycleGAN: ResNet G from source to target, PatchGAN D on targets (Zhu et al. 2017).",
+    kinds=("images",),
+    conditional=False,
+    translator=True,
+    version=1,
+)
 
 NORMALIZATIONS = Registry("normalization")
 NORMALIZATIONS.register("none", "none", doc="No normalisation in D.")

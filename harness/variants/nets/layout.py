@@ -59,3 +59,38 @@ def check_layout(
             f"hierarchical_z splits latent_dim {latent_dim} into {chunks} equal chunks at "
             f"{resolution} px; allowed: a latent_dim divisible by {chunks}"
         )
+
+
+def patch_output_size(resolution: int, layers: int, kernel: int) -> int:
+    """The side of a PatchGAN's logit map on ``resolution``-px images (see
+    ``harness.variants.nets.translation.PatchGAN``)."""
+    if kernel == 3:
+        return resolution
+    return resolution // 2**layers - 2
+
+
+def check_translation_layout(spec, resolution: int) -> None:
+    """Raise ``ValueError`` when a translation architecture cannot be built at
+    ``resolution`` px: a U-Net needs 2^depth ≤ resolution (its innermost map at least 1×1),
+    a ResNet translator a map of at least 2×2 after its downsamplings, and a PatchGAN a logit
+    map of at least 2×2 (one logit for the whole image is not a patch)."""
+    if spec.architecture not in ("unet", "resnet_translator"):
+        return
+    if spec.architecture == "unet" and 2**spec.depth > resolution:
+        allowed = int(math.log2(resolution))
+        raise ValueError(
+            f"a U-Net of depth {spec.depth} halves {resolution}-px images below 1×1; allowed: "
+            f"depth <= {allowed}"
+        )
+    if spec.architecture == "resnet_translator" and resolution // 2**spec.downsamplings < 2:
+        raise ValueError(
+            f"{spec.downsamplings} downsamplings leave less than 2×2 of {resolution}-px images; "
+            f"allowed: downsamplings <= {int(math.log2(resolution)) - 1}"
+        )
+    if patch_output_size(resolution, spec.d_layers, spec.kernel) < 2:
+        fits = [n for n in range(1, 9) if patch_output_size(resolution, n, spec.kernel) >= 2]
+        raise ValueError(
+            f"a PatchGAN of {spec.d_layers} layers (kernel {spec.kernel}) gives less than a "
+            f"2×2 map of patches on {resolution}-px images; allowed: d_layers <= "
+            f"{max(fits)}" if fits else "kernel = 3"
+        )
