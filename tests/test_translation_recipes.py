@@ -261,3 +261,226 @@ def test_a_cyclegan_cell_resumes_bit_identically(tmp_path):
     assert torch.equal(
         torch.stack(whole.recipe.pool_b.images), torch.stack(resumed.recipe.pool_b.images)
     )
+
+
+# -- CoGAN -----------------------------------------------------------------------------------
+
+
+def test_cogan_ties_the_same_modules_and_the_control_ties_none():
+    tied = build(make_cell("cogan", "digit_unpaired"), UNUSED).recipe
+    G, D = tied.G, tied.D
+    assert G.shared_a is G.shared_b and D.shared_a is D.shared_b
+    assert G.head_a is not G.head_b and D.first_a is not D.first_b
+    shared = {id(p) for p in G.shared_a.parameters()}
+    assert shared == {id(p) for p in G.shared_b.parameters()}
+    untied = build(make_cell("cogan_unshared", "digit_unpaired"), UNUSED).recipe
+    a_params = list(untied.G.shared_a.parameters())
+    b_params = list(untied.G.shared_b.parameters())
+    assert not {id(p) for p in a_params} & {id(p) for p in b_params}
+    assert not all(torch.equal(x, y) for x, y in zip(a_params, b_params, strict=True))
+
+
+def test_a_tied_layer_gets_the_sum_of_both_domains_gradients():
+    recipe = build(make_cell("cogan", "digit_unpaired"), UNUSED).recipe
+    G = recipe.G.train()
+    z = torch.randn(16, recipe.spec.latent_dim)
+
+    def shared_grad(weight_a: float, weight_b: float) -> torch.Tensor:
+        G.zero_grad()
+        a, b = G.both(z)
+        (weight_a * a.square().mean() + weight_b * b.square().mean()).backward()
+        return next(G.shared_a.parameters()).grad.clone()
+
+    only_a, only_b, both = shared_grad(1, 0), shared_grad(0, 1), shared_grad(1, 1)
+    assert only_a.abs().sum() > 0 and only_b.abs().sum() > 0
+    torch.testing.assert_close(both, only_a + only_b)
+
+
+# -- through the CLI -----------------------------------------------------------------------
+
+TINY = """
+name = "tiny-translation"
+version = "1"
+seeds = [0]
+
+[[datasets]]
+name = "digit_pairs"
+label = "lowres2digit"
+params = { source = "lowres", target = "digit" }
+
+[[datasets]]
+name = "digit_unpaired"
+label = "digit<inverted>"
+params = { source = "digit", target = "inverted" }
+
+[[variants]]
+preset = "pix2pix_digits"
+width = 8
+datasets = ["lowres2digit"]
+
+[[variants]]
+preset = "cyclegan_digits"
+width = 8
+batch_size = 8
+datasets = ["digit<inverted>"]
+
+[[variants]]
+preset = "cogan"
+width = 8
+datasets = ["digit<inverted>"]
+
+[budget]
+g_steps = 30
+ticks = 2
+
+[evaluation]
+metrics = ["l1", "ssim_w3", "label_preservation", "cycle_l1_a", "pair_agreement", "pair_label_agreement", "fid"]
+num_samples = 400
+
+[study]
+variant = "pix2pix_digits"
+dataset = "lowres2digit"
+objective = "l1"
+trials = 2
+seeds = [0]
+
+[study.space]
+"g_opt.lr" = { type = "float", low = 1e-4, high = 1e-3, log = true }
+"""
+
+
+@pytest.mark.slow  # ~90 s of CLI runs; the baselines and table are also checked in-process below
+def test_a_translation_suite_runs_studies_nightly_and_reports_with_its_baselines(
+    write_suite, tmp_path
+):
+    from conftest import run_cli
+    from mlflow import MlflowClient
+
+    path = write_suite(TINY)
+    results = tmp_path / "results"
+    run = run_cli("run", path, results=results, timeout=600)
+    assert run.returncode == 0, run.stderr + run.stdout
+    # The run table prints the reference rows above the cells.
+    for row in ("baseline: identity", "baseline: ridge", "baseline: nearest neighbour"):
+        assert row in run.stdout
+    # The baselines of lowres→digit are the reference's table (§8.3), through the harness.
+    client = MlflowClient(f"sqlite:///{results.resolve() / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("ganbench/tiny-translation")
+    rows = {
+        (r.data.tags["dataset"], r.data.tags["variant"]): r.data.metrics
+        for r in client.search_runs([experiment.experiment_id], "tags.kind = 'real_data'")
+    }
+    lowres = {
+        name: rows[("lowres2digit", f"baseline: {name}")]
+        for name in ("identity", "ridge", "nearest neighbour")
+    }
+    assert lowres["identity"]["l1_400"] == pytest.approx(0.154, abs=1e-3)
+    assert lowres["ridge"]["l1_400"] == pytest.approx(0.088, abs=1e-3)
+    assert lowres["nearest neighbour"]["l1_400"] == pytest.approx(0.083, abs=1e-3)
+    assert lowres["ridge"]["ssim_w3_400"] == pytest.approx(0.788, abs=1e-3)
+    assert rows[("digit<inverted>", "real data (held-out)")]["label_preservation_199_cls"] > 0.9
+    # Each recipe's own metrics reach its runs, and no other recipe's.
+    cells = {
+        r.data.tags["variant"]: r.data.metrics
+        for r in client.search_runs([experiment.experiment_id])
+        if "mlflow.parentRunId" in r.data.tags
+    }
+    assert "cycle_l1_a_198" in cells["cyclegan_digits"]
+    assert "pair_agreement_400" in cells["cogan"] and "l1_198" not in cells["cogan"]
+    assert {"l1_400", "label_preservation_400_cls"} <= set(cells["pix2pix_digits"])
+    assert not any(k.startswith("cycle") for k in cells["pix2pix_digits"])
+    # A study on the suite minimises L1 (its direction comes from the registry), and the
+    # nightly job runs it as any suite.
+    study = run_cli("study", path, results=results, timeout=600)
+    assert study.returncode == 0, study.stderr
+    assert "objective l1_400 (minimize)" in study.stdout + study.stderr
+    reports = ("--reports-dir", tmp_path / "reports")
+    nightly = run_cli("nightly", path, *reports, results=results, timeout=600)
+    assert nightly.returncode == 0 and "passed" in nightly.stdout, nightly.stderr
+    # The report shows the baselines beside the models, names escaped.
+    report = run_cli("report", path, "--out", tmp_path / "report", results=results)
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "report" / "leaderboard.html").read_text()
+    assert "baseline: ridge" in html and "digit&lt;inverted&gt;" in html
+    assert "digit<inverted>" not in html
+
+
+def test_sigkill_mid_cyclegan_cell_then_rerun_gives_the_uninterrupted_result(write_suite, tmp_path):
+    import json
+    import os
+    import signal
+    import time
+
+    from conftest import run_cli, spawn_cli, training_values
+
+    text = TINY.split("[[variants]]")[0] + (
+        '[[variants]]\npreset = "cyclegan_digits"\nwidth = 8\nbatch_size = 8\n'
+        'datasets = ["digit<inverted>"]\n\n[budget]\ng_steps = 160\nticks = 8\n\n'
+        '[evaluation]\nmetrics = ["l1", "cycle_l1_a"]\nnum_samples = 400\n'
+    )
+    path = write_suite(text)
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    proc = spawn_cli("run", path, results=killed)
+    try:
+        deadline, samples = time.time() + 300, None
+        while time.time() < deadline and proc.poll() is None:
+            samples = next(killed.glob("runs/tiny-translation/*/samples"), None)
+            if samples is not None and len(list(samples.glob("*.png"))) >= 2:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert json.loads((samples.parent / "state.json").read_text())["status"] == "running"
+    resumed = run_cli("run", path, results=killed, timeout=600)
+    assert resumed.returncode == 0 and "resuming at iteration" in resumed.stderr, resumed.stderr
+    from harness.config import load_suite
+    from harness.runner import run_suite
+
+    assert run_suite(load_suite(path), straight, device="cpu").ok  # the uninterrupted run
+
+    def record(root):
+        state = next(root.glob("runs/tiny-translation/*/state.json"))
+        return json.loads(state.read_text())["record"]
+
+    assert training_values(record(killed)) == training_values(record(straight))
+
+
+def test_baseline_rows_reproduce_the_reference_and_sit_above_the_cells(write_suite, tmp_path):
+    """In process (the CLI path is the slow test above): the lowres→digit baselines, scored by
+    the harness like a model, are the reference's table (§8.3), and the run table prints them
+    with the real-data row above the cells."""
+    from harness.config import load_suite
+    from harness.progress import summary_table
+    from harness.runner import run_suite
+
+    text = TINY.split("[[datasets]]\nname = \"digit_unpaired\"")[0] + (
+        '[[variants]]\npreset = "pix2pix_digits"\nwidth = 8\n\n[budget]\ng_steps = 10\n'
+        'ticks = 1\n\n[evaluation]\nmetrics = ["l1", "ssim_w3", "label_preservation"]\n'
+        "num_samples = 400\n"
+    )
+    result = run_suite(load_suite(write_suite(text)), tmp_path / "results", device="cpu")
+    assert result.ok
+    rows = result.real["lowres2digit"]
+    assert list(rows) == [
+        "real data (held-out)",
+        "baseline: identity",
+        "baseline: ridge",
+        "baseline: nearest neighbour",
+    ]
+    assert rows["baseline: identity"]["l1_400"] == pytest.approx(0.154, abs=1e-3)
+    assert rows["baseline: ridge"]["l1_400"] == pytest.approx(0.088, abs=1e-3)
+    assert rows["baseline: nearest neighbour"]["l1_400"] == pytest.approx(0.083, abs=1e-3)
+    assert rows["baseline: ridge"]["ssim_w3_400"] == pytest.approx(0.788, abs=1e-3)
+    assert rows["baseline: nearest neighbour"]["ssim_w3_400"] == pytest.approx(0.820, abs=1e-3)
+    assert "l1_400" not in rows["real data (held-out)"]  # real targets have no translation
+    # The domain classifier's label preservation: real targets above ridge above identity.
+    preserved = {name: scores["label_preservation_400_cls"] for name, scores in rows.items()}
+    assert preserved["real data (held-out)"] > preserved["baseline: ridge"]
+    assert preserved["baseline: ridge"] > preserved["baseline: identity"]
+    lines = summary_table(result.results, result.real).splitlines()
+    order = [line.split("  ")[0].strip() for line in lines[2:]]
+    assert order == [*rows, "pix2pix_digits"]

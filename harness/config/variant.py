@@ -64,6 +64,7 @@ TRANSLATION_AXES = (
     "identity_weight",
     "pool_size",
     "lr_decay",
+    "tied",
 )
 
 
@@ -134,6 +135,7 @@ class VariantSpec(Strict):
     lr_decay: float = Field(
         0.0, ge=0, le=1, description="fraction of the run at its end where the LR falls linearly to 0"
     )
+    tied: bool = Field(False, description="CoGAN: G's first and D's last layers shared by domains")
 
 
 # Axes only some architectures implement, and which: set elsewhere, they are an error.
@@ -158,6 +160,7 @@ RECIPE_AXES = {
     "identity_weight": ("cyclegan",),
     "pool_size": ("cyclegan",),
     "lr_decay": ("pix2pix", "cyclegan"),
+    "tied": ("cogan",),
 }
 
 
@@ -203,6 +206,7 @@ class VariantEntry(Strict):
     identity_weight: float | None = Field(None, ge=0)
     pool_size: int | None = Field(None, ge=0)
     lr_decay: float | None = Field(None, ge=0, le=1)
+    tied: bool | None = None
 
     @field_validator("preset")
     @classmethod
@@ -284,18 +288,17 @@ class VariantEntry(Strict):
                 f"loss '{spec.loss}' is not one recipe '{spec.recipe}' trains with; allowed: "
                 + ", ".join(losses)
             )
-        translator = bool(ARCHITECTURES.meta(spec.architecture).get("translator"))
-        if translator != bool(RECIPES.meta(spec.recipe).get("translator")):
+        family = ARCHITECTURES.meta(spec.architecture).get("family", "latent")
+        wanted = RECIPES.meta(spec.recipe).get("family", "latent")
+        if family != wanted:
             fits = [
                 n
                 for n in ARCHITECTURES.names()
-                if bool(ARCHITECTURES.meta(n).get("translator")) == (not translator)
+                if ARCHITECTURES.meta(n).get("family", "latent") == wanted
             ]
             raise ValueError(
-                f"architecture '{spec.architecture}' "
-                + ("maps images to images" if translator else "generates from a latent")
-                + f", which recipe '{spec.recipe}' does not train; allowed: "
-                + ", ".join(fits)
+                f"architecture '{spec.architecture}' is a {family} architecture, which recipe "
+                f"'{spec.recipe}' does not train; allowed: {', '.join(fits)}"
             )
         if spec.conditional and not ARCHITECTURES.meta(spec.architecture).get("conditional", 1):
             raise ValueError(

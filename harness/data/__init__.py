@@ -111,6 +111,9 @@ TRANSLATION_MAPS = Literal["digit", "lowres", "edges", "thick", "inverted", "rot
 class DigitTranslationParams(Params):
     source: TRANSLATION_MAPS = Field(description="what the source images are: a map of the digit")
     target: TRANSLATION_MAPS = Field(description="what the target images are: a map of the digit")
+    resolution: Literal[8, 16] = Field(
+        8, description="image size; at 16 px the digits are upsampled before the maps apply"
+    )
 
     @model_validator(mode="after")
     def _different(self):

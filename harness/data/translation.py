@@ -153,9 +153,20 @@ def _loaded(name, target_train, train_y, target_test, test_y, extra) -> LoadedDa
     return LoadedData(target_train, train_y, target_test, test_y, info, extra)
 
 
+def _digits_at(resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digits at ``resolution`` px (bilinear, antialiased), values in [0, 1]."""
+    from harness.data.transforms import resize
+
+    images, labels = digits()
+    if resolution != images.shape[-1]:
+        scaled = resize(torch.as_tensor(images).unsqueeze(1).mul(2).sub(1), resolution)
+        images = scaled.squeeze(1).add(1).div(2).clamp(0, 1).numpy()
+    return images, labels
+
+
 def digit_pairs(params) -> LoadedData:
     """A paired task over the fixed 1,397 / 400 split: ``source(x) → target(x)``."""
-    images, labels = digits()
+    images, labels = _digits_at(params.resolution)
     order = permutation(len(images))
     train, test = order[:PAIRED_TRAIN], order[PAIRED_TRAIN:]
     source = _tensor(_mapped(params.source, images))
@@ -182,7 +193,7 @@ def digit_unpaired(params) -> LoadedData:
     ``target`` of the second half's; each half split 700 train / the rest test. The known
     target of a test source is ``target`` of its own digit (and of a B test image,
     ``source`` of its digit), so unpaired models are scored as if paired."""
-    images, labels = digits()
+    images, labels = _digits_at(params.resolution)
     half_a, half_b = unpaired_halves(len(images))
     y = torch.as_tensor(labels, dtype=torch.long)
     a_train, a_test = half_a[:UNPAIRED_TRAIN], half_a[UNPAIRED_TRAIN:]
@@ -198,6 +209,8 @@ def digit_unpaired(params) -> LoadedData:
         "source_test_target": target[a_test],
         "target_test_source": source[b_test],  # the known inverse map of the B test images
         "task": f"{params.source}2{params.target}",
+        # The map from a domain-A image to its domain-B counterpart, when A is the digit.
+        "pair_map": params.target if params.source == "digit" else None,
         "streams": {
             "real": (target[b_train], y[b_train]),
             "A": (source[a_train], y[a_train]),

@@ -32,6 +32,7 @@ CAPABILITIES = {
     "unpaired": "independent source and target training images (unpaired translation)",
     "paired_target": "the true target of every test source (paired or synthetic translation)",
     "cycle": "a translator with an inverse map (CycleGAN)",
+    "coupled": "a generator of image pairs from one latent (CoGAN)",
 }
 
 
@@ -353,6 +354,22 @@ for name, target, higher, needs, reference, doc in (
         (CYCLE,),
         False,
         "CycleGAN: mean |G(b) − b| over the held-out targets.",
+    ),
+    (
+        "pair_agreement",
+        f"{TRANSLATION}:pair_agreement",
+        True,
+        (frozenset({"images", "coupled", "paired_target"}),),
+        False,
+        "CoGAN: pixel agreement of T(G_A(z)) and G_B(z), binarised at 0.5, T the known map from A to B.",
+    ),
+    (
+        "pair_label_agreement",
+        f"{TRANSLATION}:pair_label_agreement",
+        True,
+        (frozenset({"images", "coupled"}),),
+        False,
+        "CoGAN: fraction of pairs (G_A(z), G_B(z)) that per-domain logistic regressions on real images give one label.",
     ),
 ):
     register_metric(

@@ -56,7 +56,10 @@ class Evaluator:
     ) -> None:
         self.spec, self.data, self.device, self.chunk = spec, data, device, chunk
         self.bridge = self.classifier_bridge = None
-        if data.info.kind == "images" and spec.metrics:
+        from harness.evaluate import PIXEL_METRICS
+
+        # Pixel metrics alone (L1, SSIM, cycle errors) need no feature extractor.
+        if data.info.kind == "images" and set(spec.metrics) - set(PIXEL_METRICS):
             from harness.evaluate import CLASS_METRICS, classifier_datasets
             from harness.evaluate.fidelity import (
                 classifier_bridge,
@@ -201,7 +204,7 @@ class Evaluator:
         reference_size = reference_size or len(samples)
         if sampler is not None:
             targets = sampler.targets(len(samples))
-            inputs = self.latent_bank(sampler, len(samples))[0] if targets is not None else None
+            inputs = self.latent_bank(sampler, len(samples))[0]
         context = EvalContext(
             samples,
             labels,

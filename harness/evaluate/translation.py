@@ -87,7 +87,7 @@ def baselines(task) -> dict[str, np.ndarray]:
     train_source = task.train_source.reshape(len(task.train_source), -1)
     test_source = task.test_source.reshape(len(task.test_source), -1)
     train_target = task.train_target.reshape(len(task.train_target), -1)
-    shape = task.test_target.shape
+    shape = (len(task.test_source), *task.train_target.shape[1:])
     ridge = Ridge(alpha=1.0).fit(train_source, train_target).predict(test_source)
     distances = ((test_source[:, None, :] - train_source[None, :, :]) ** 2).sum(axis=2)
     nearest = distances.argmin(axis=1)
@@ -184,3 +184,59 @@ def identity_l1_a(context) -> float | None:
 
 def identity_l1_b(context) -> float | None:
     return _roundtrip(context, "b", "identity")
+
+
+# -- CoGAN's pairs -------------------------------------------------------------------------
+
+BINARY_THRESHOLD = 0.5
+
+
+def _pairs(context):
+    sampler = context.sampler
+    if sampler is None or not hasattr(sampler, "pairs") or context.inputs is None:
+        return None
+    device = next(sampler.module.parameters()).device
+    a, b = sampler.pairs(context.inputs.to(device))
+    return a.cpu(), b.cpu()
+
+
+def pair_agreement(context) -> float | None:
+    """CoGAN's pixel agreement (Liu & Tuzel 2016, §4): the domain-A image of each pair put
+    through the known map to domain B, both binarised at 0.5 on [0, 1], the fraction of
+    pixels that agree, averaged over the bank. Undefined without a known map from A to B."""
+    pair_map = context.data.extra.get("pair_map")
+    pairs = _pairs(context)
+    if pair_map is None or pairs is None:
+        return None
+    from harness.data.translation import MAPS
+
+    a, b = (_unit(images) for images in pairs)
+    mapped = MAPS[pair_map](a)
+    return float(((mapped > BINARY_THRESHOLD) == (b > BINARY_THRESHOLD)).mean())
+
+
+def _domain_classifiers(data):
+    """Logistic regressions on the real training images of domain A and of domain B, fitted
+    once per loaded dataset."""
+    found = data.extra.get("_pair_classifiers")
+    if found is None:
+        streams = data.streams()
+        found = tuple(
+            target_classifier(_unit(streams[d][0]).reshape(len(streams[d][0]), -1), streams[d][1])
+            for d in ("A", "B")
+        )
+        data.extra["_pair_classifiers"] = found
+    return found
+
+
+def pair_label_agreement(context) -> float | None:
+    """Fraction of pairs whose two images get the same label: domain A's from a classifier
+    of real domain-A images, domain B's from one of real domain-B images (logistic
+    regressions on pixels). About 0.1 for two independent generators of ten classes."""
+    pairs = _pairs(context)
+    streams = context.data.streams()
+    if pairs is None or any(len(streams[d][1].unique()) < 2 for d in ("A", "B")):
+        return None  # no labels (a user's folders) to agree on
+    classifier_a, classifier_b = _domain_classifiers(context.data)
+    a, b = (_unit(images).reshape(len(images), -1) for images in pairs)
+    return float((classifier_a.predict(a) == classifier_b.predict(b)).mean())

@@ -14,12 +14,14 @@ Registered recipes:
 - ``adversarial``: one G and one D, ``d_steps`` D steps per G step, any loss, penalty,
   normalisation, optimiser, EMA and PacGAN ``pack`` (``harness.recipes.adversarial``).
 - ``pix2pix`` and ``cyclegan``: paired and unpaired image translation
-  (``harness.recipes.translation``).
+  (``harness.recipes.translation``);
+- ``cogan``: two coupled GANs on two unpaired domains (``harness.recipes.coupled``).
 
 A recipe's registry entry says what it ``needs`` from a dataset (capabilities, as metrics
 declare them: ``paired`` training pairs, ``unpaired`` domains), what it ``offers`` metrics
-(``cycle``: an inverse map), whether it trains a ``translator`` architecture, and the
-``losses`` it implements; suites are checked against them before anything runs.
+(``cycle``: an inverse map), the ``family`` of architectures it trains (``latent``, the
+default: G from a latent; ``translator``: G from an image; ``coupled``: CoGAN's pairs), and
+the ``losses`` it implements; suites are checked against them before anything runs.
 
 How the families still to come plug in:
 
@@ -60,7 +62,7 @@ RECIPES.register(
     "harness.recipes.translation:Pix2Pix",
     doc="Paired translation: U-Net G, PatchGAN D on (source, output), L1 to the target (Isola et al. 2017).",
     needs=("paired",),
-    translator=True,
+    family="translator",
     losses=("nonsaturating", "least_squares"),
     version=1,
 )
@@ -70,8 +72,17 @@ RECIPES.register(
     doc="Unpaired translation: two G, two D, cycle and identity L1, image pools (Zhu et al. 2017).",
     needs=("unpaired",),
     offers=("cycle",),
-    translator=True,
+    family="translator",
     losses=("nonsaturating", "least_squares"),
+    version=1,
+)
+RECIPES.register(
+    "cogan",
+    "harness.recipes.coupled:CoGAN",
+    doc="Two coupled GANs on two unpaired domains, one latent, tied layers (Liu & Tuzel 2016).",
+    needs=("unpaired",),
+    offers=("coupled",),
+    family="coupled",
     version=1,
 )
 

@@ -174,7 +174,7 @@ class Pix2Pix(_Translator):
         stats = {
             "loss_d": d_loss.detach(),
             "loss_g": adversarial.detach(),
-            "l1": l1.detach(),
+            "l1_loss": l1.detach(),
             "d_real": real_out.detach().mean(),
             "d_fake": fake_out.detach().mean(),
             "lr_factor": torch.tensor(factor),

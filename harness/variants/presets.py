@@ -337,3 +337,34 @@ def cyclegan_digits(kind: str) -> dict:
         "batch_size": 32,
         "lr_decay": 0.0,
     }
+
+
+# -- two coupled domains --------------------------------------------------------------------
+
+
+@register_variant("cogan", kinds=("images",), resolution=8)
+def cogan(kind: str) -> dict:
+    """CoGAN at CPU scale: two G fed one z sharing their input-side layers (linear to 2×2, then transposed convs to half the image size) and two D sharing their output-side layers, cross-entropy, Adam(2e-4, β=(0.5, 0.999), weight decay 5e-4), batch 64, z 32 (Liu & Tuzel 2016).
+
+    The official digits configurations use these optimiser settings (batch 128 and z 100 in
+    Caffe, batch 64 in PyTorch) on 28-px MNIST with 3–4 shared G layers; at 8 and 16 px the
+    nets are smaller: base width 32, the shared G layers end at half the image size.
+    """
+    adam = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999), "weight_decay": 5e-4}
+    return {
+        "recipe": "cogan",
+        "architecture": "cogan",
+        "loss": "nonsaturating",
+        "tied": True,
+        "g_opt": adam,
+        "d_opt": adam,
+        "batch_size": 64,
+        "latent_dim": 32,
+        "width": 32,
+    }
+
+
+@register_variant("cogan_unshared", kinds=("images",), resolution=8)
+def cogan_unshared(kind: str) -> dict:
+    """CoGAN's no-sharing control: the same two GANs fed the same z, with no layer tied, so pairs correspond only by chance (the ablation the paper's pair agreement is read against)."""
+    return {**cogan(kind), "tied": False}

@@ -48,7 +48,7 @@ ARCHITECTURES.register(
     doc="pix2pix: U-Net G with skips from source to target, PatchGAN D on (source, target) (Isola et al. 2017).",
     kinds=("images",),
     conditional=False,
-    translator=True,
+    family="translator",
     version=1,
 )
 ARCHITECTURES.register(
@@ -57,7 +57,16 @@ ARCHITECTURES.register(
     doc="CycleGAN: ResNet G from source to target, PatchGAN D on targets (Zhu et al. 2017).",
     kinds=("images",),
     conditional=False,
-    translator=True,
+    family="translator",
+    version=1,
+)
+ARCHITECTURES.register(
+    "cogan",
+    "harness.variants.nets.coupled:build",
+    doc="CoGAN: two G sharing their input-side layers, two D sharing their output-side layers (Liu & Tuzel 2016).",
+    kinds=("images",),
+    conditional=False,
+    family="coupled",
     version=1,
 )
 
