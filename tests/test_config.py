@@ -35,7 +35,7 @@ MALFORMED = {
         VALID.replace('preset = "gan"', 'preset = "dcgna"'),
         [
             "variants[0].preset: unknown variant 'dcgna'",
-            "allowed: biggan, biggan_studiogan, cgan, cyclegan, cyclegan_digits, dcgan",
+            "allowed: biggan, biggan_studiogan, cgan, cogan, cogan_unshared, cyclegan, cyclegan_digits, dcgan",
             "did you mean 'dcgan'?",
         ],
     ),

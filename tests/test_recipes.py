@@ -27,7 +27,11 @@ def first_layer(module: torch.nn.Module):
 def test_every_preset_names_a_registered_recipe():
     from harness.variants import PRESETS
 
-    translation = {"pix2pix": "digit_pairs", "cyclegan": "digit_unpaired"}
+    translation = {
+        "pix2pix": "digit_pairs",
+        "cyclegan": "digit_unpaired",
+        "cogan": "digit_unpaired",
+    }
     for name in PRESETS.names():
         meta = PRESETS.meta(name)
         recipe = PRESETS.get(name)("images").get("recipe", "adversarial")

@@ -112,9 +112,7 @@ def test_pix2pix_l1_weight_reaches_the_generator_loss():
 
 
 def test_cyclegan_cycle_and_identity_weights_reach_the_generator_loss():
-    cell = make_cell(
-        "cyclegan_digits", "digit_unpaired", cycle_weight=10.0, identity_weight=0.5
-    )
+    cell = make_cell("cyclegan_digits", "digit_unpaired", cycle_weight=10.0, identity_weight=0.5)
     recipe = build(cell, UNUSED).recipe
     for d in (recipe.D_A, recipe.D_B):
         for p in d.parameters():
@@ -139,7 +137,9 @@ def test_identity_loss_is_refused_when_the_domains_differ_in_shape():
     data = load_dataset("digit_unpaired", {})
     rgb = torch.zeros(8, 3, 8, 8)
     info = DatasetInfo("x", "images", (1, 8, 8), 10, source_shape=(3, 8, 8))
-    odd = LoadedData(data.train_x, data.train_y, data.test_x, data.test_y, info, {"source_train": rgb})
+    odd = LoadedData(
+        data.train_x, data.train_y, data.test_x, data.test_y, info, {"source_train": rgb}
+    )
     with pytest.raises(ValueError, match="identity_weight needs source and target"):
         CycleGAN(cell.variant, odd, CPU, 0)
 
@@ -405,6 +405,7 @@ def test_a_translation_suite_runs_studies_nightly_and_reports_with_its_baselines
     assert "digit<inverted>" not in html
 
 
+@pytest.mark.slow  # ~40 s of CLI runs; test_a_cyclegan_cell_resumes_bit_identically is the fast check
 def test_sigkill_mid_cyclegan_cell_then_rerun_gives_the_uninterrupted_result(write_suite, tmp_path):
     import json
     import os
@@ -457,7 +458,7 @@ def test_baseline_rows_reproduce_the_reference_and_sit_above_the_cells(write_sui
     from harness.progress import summary_table
     from harness.runner import run_suite
 
-    text = TINY.split("[[datasets]]\nname = \"digit_unpaired\"")[0] + (
+    text = TINY.split('[[datasets]]\nname = "digit_unpaired"')[0] + (
         '[[variants]]\npreset = "pix2pix_digits"\nwidth = 8\n\n[budget]\ng_steps = 10\n'
         'ticks = 1\n\n[evaluation]\nmetrics = ["l1", "ssim_w3", "label_preservation"]\n'
         "num_samples = 400\n"

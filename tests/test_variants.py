@@ -22,8 +22,12 @@ DATASETS = {
 KIND = {"ring8": "points", "digits": "images", "stacked_digits": "images"}
 
 
+OWN_DATA = {"pix2pix": "digit_pairs", "cyclegan": "digit_unpaired", "cogan": "digit_unpaired"}
+
+
 def translator(preset: str) -> bool:
-    return PRESETS.get(preset)("images").get("recipe") in ("pix2pix", "cyclegan")
+    """Presets whose recipe trains on a translation dataset of its own kind."""
+    return PRESETS.get(preset)("images").get("recipe") in OWN_DATA
 
 
 def fits(preset: str, dataset: str) -> bool:
@@ -69,30 +73,29 @@ def test_every_preset_builds_and_steps(preset, dataset, tmp_path):
         assert max(p.abs().max() for p in recipe.D.parameters()) <= cell.variant.clip_value
 
 
-TRANSLATION = {"pix2pix": "digit_pairs", "cyclegan": "digit_unpaired"}
-
-
 @pytest.mark.parametrize("preset", [p for p in PRESETS.names() if translator(p)])
 def test_every_translation_preset_builds_and_steps(preset, tmp_path):
     """On its own kind of data (8-px digit tasks), at a small width: every net learns."""
     recipe_name = PRESETS.get(preset)("images")["recipe"]
     small = {"width": 8, "batch_size": 4, "depth": 3, "blocks": 1, "kernel": 3, "d_layers": 2}
-    axes = {k: v for k, v in small.items() if k in {"width", "batch_size", "kernel", "d_layers"}}
-    axes |= {k: small[k] for k in ("depth", "blocks") if k in PRESETS.get(preset)("images")}
-    cell = make_cell(preset, TRANSLATION[recipe_name], **axes)
+    preset_axes = PRESETS.get(preset)("images")
+    axes = {k: v for k, v in small.items() if k in {"width", "batch_size"}}
+    axes |= {k: small[k] for k in ("depth", "blocks", "kernel", "d_layers") if k in preset_axes}
+    cell = make_cell(preset, OWN_DATA[recipe_name], **axes)
     trainer = build(cell, tmp_path)
     nets = {n: m for n, m in vars(trainer.recipe).items() if isinstance(m, torch.nn.Module)}
     before = {n: [p.detach().clone() for p in m.parameters()] for n, m in nets.items()}
     for _ in range(2):
         stats = trainer.step()
-    assert {"loss_d", "loss_g", "lr_factor"} <= set(stats)
+    assert {"loss_d", "loss_g"} <= set(stats)
     assert all(torch.isfinite(s) for s in stats.values())
     for name, module in nets.items():
         moved = zip(before[name], module.parameters(), strict=True)
         assert any(not torch.equal(a, b) for a, b in moved), name
     samples, labels = trainer.evaluator.generate(trainer.recipe.sampler(), 10)
     assert samples.shape == (10, *trainer.data.info.shape)
-    assert torch.equal(labels, trainer.data.extra["source_test_y"][:10])
+    if trainer.recipe.sampler().translates:  # a translator's bank: held-out sources
+        assert torch.equal(labels, trainer.data.extra["source_test_y"][:10])
 
 
 @pytest.mark.parametrize("resolution", [8, 16, 28, 32, 64])

@@ -228,7 +228,7 @@ class SuiteSpec(Strict):
         from harness.data import DATASETS
         from harness.recipes import RECIPES
 
-        for d_index, dataset in enumerate(self.datasets):
+        for dataset in self.datasets:
             offered = set(DATASETS.meta(dataset.name)["offers"])
             for index, variant in enumerate(self.variants):
                 if not variant.runs_on(dataset):

@@ -122,7 +122,8 @@ class VariantSpec(Strict):
     dropout: float = Field(0.0, ge=0, lt=1, description="U-Net decoder dropout, on at test too")
     d_layers: int = Field(3, ge=1, description="PatchGAN depth (3 with kernel 4: 70×70 patches)")
     kernel: Literal[3, 4] = Field(
-        4, description="4: the papers' nets (4×4 PatchGAN, 7×7 translator ends); 3: 3×3, small images"
+        4,
+        description="4: the papers' nets (4×4 PatchGAN, 7×7 translator ends); 3: 3×3, small images",
     )
     downsamplings: int = Field(2, ge=0, description="ResNet translator: stride-2 convs each way")
     blocks: int = Field(6, ge=0, description="ResNet translator: residual blocks")
@@ -133,7 +134,10 @@ class VariantSpec(Strict):
     )
     pool_size: int = Field(0, ge=0, description="CycleGAN: generated images D sees from a history")
     lr_decay: float = Field(
-        0.0, ge=0, le=1, description="fraction of the run at its end where the LR falls linearly to 0"
+        0.0,
+        ge=0,
+        le=1,
+        description="fraction of the run at its end where the LR falls linearly to 0",
     )
     tied: bool = Field(False, description="CoGAN: G's first and D's last layers shared by domains")
 

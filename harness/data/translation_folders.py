@@ -104,7 +104,12 @@ def _loaded(name, target_train, target_test, extra) -> LoadedData:
     )
     zeros = torch.zeros(len(target_train), dtype=torch.long)
     return LoadedData(
-        target_train, zeros, target_test, torch.zeros(len(target_test), dtype=torch.long), info, extra
+        target_train,
+        zeros,
+        target_test,
+        torch.zeros(len(target_test), dtype=torch.long),
+        info,
+        extra,
     )
 
 

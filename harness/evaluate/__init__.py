@@ -91,9 +91,7 @@ def metric_applies(
     from harness.recipes import RECIPES
 
     if recipe is None:
-        return any(
-            metric_applies(name, dataset, kind, extractor, r) for r in RECIPES.names()
-        )
+        return any(metric_applies(name, dataset, kind, extractor, r) for r in RECIPES.names())
     offered = available(dataset, kind, extractor, recipe)
     return any(need <= offered for need in METRICS.meta(name)["needs"])
 

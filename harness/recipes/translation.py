@@ -218,12 +218,8 @@ class CycleGAN(_Translator):
         self.G, self.D_B = (net.to(device) for net in build(spec, data.info))
         backwards = _swapped(data.info)
         self.F, self.D_A = (net.to(device) for net in build(spec, backwards))
-        self.opt_g = make_optimizer(
-            spec.g_opt, [*self.G.parameters(), *self.F.parameters()]
-        )
-        self.opt_d = make_optimizer(
-            spec.d_opt, [*self.D_A.parameters(), *self.D_B.parameters()]
-        )
+        self.opt_g = make_optimizer(spec.g_opt, [*self.G.parameters(), *self.F.parameters()])
+        self.opt_d = make_optimizer(spec.d_opt, [*self.D_A.parameters(), *self.D_B.parameters()])
         self._base_lrs = (spec.g_opt.lr, spec.d_opt.lr)
         self.pool_a = ImagePool(spec.pool_size, derive_seed(seed, "pool:A"))
         self.pool_b = ImagePool(spec.pool_size, derive_seed(seed, "pool:B"))

@@ -36,7 +36,9 @@ class CoupledGenerator(nn.Module):
     """``forward(z)`` → domain-B images (what evaluation compares with the dataset's real
     images); ``both(z)`` → (domain A, domain B) images from the same latents."""
 
-    def __init__(self, latent_dim: int, channels: tuple[int, int], resolution: int, width: int, tied: bool):
+    def __init__(
+        self, latent_dim: int, channels: tuple[int, int], resolution: int, width: int, tied: bool
+    ):
         super().__init__()
         ups = int(math.log2(resolution // 2)) - 1  # 2×2 → R/2
         layers: list[nn.Module] = [
@@ -86,5 +88,7 @@ def build(spec, info):
     resolution = info.shape[-1]
     channels = (info.source_shape[0], info.shape[0])
     generator = CoupledGenerator(spec.latent_dim, channels, resolution, spec.width, spec.tied)
-    discriminator = CoupledDiscriminator(channels, resolution, spec.d_width or spec.width, spec.tied)
+    discriminator = CoupledDiscriminator(
+        channels, resolution, spec.d_width or spec.width, spec.tied
+    )
     return generator, discriminator

@@ -92,5 +92,7 @@ def check_translation_layout(spec, resolution: int) -> None:
         raise ValueError(
             f"a PatchGAN of {spec.d_layers} layers (kernel {spec.kernel}) gives less than a "
             f"2×2 map of patches on {resolution}-px images; allowed: d_layers <= "
-            f"{max(fits)}" if fits else "kernel = 3"
+            f"{max(fits)}"
+            if fits
+            else "kernel = 3"
         )
