@@ -89,6 +89,17 @@ def test_pix2pix_nets_at_cpu_scale_are_what_the_spec_says():
 def test_unet_shapes_at_the_papers_resolution():
     g = UNet(3, 3, 8, 4, "instance", 0.5)  # unet_256 at a tiny width
     assert g(torch.randn(1, 3, 256, 256)).shape == (1, 3, 256, 256)
+    from harness.variants.nets.translation import NoiseDropout
+
+    def noisy(net):  # the decoder layers (innermost first) that drop units
+        return [
+            i
+            for i, up in enumerate(net.up)
+            if any(isinstance(m, NoiseDropout) and m.p > 0 for m in up)
+        ]
+
+    assert noisy(g) == [0, 1, 2]  # the paper: the innermost three of eight
+    assert noisy(UNet(1, 1, 3, 4, "instance", 0.5, dropout_layers=1)) == [0]
 
 
 # -- losses and schedule -----------------------------------------------------------------

@@ -55,6 +55,7 @@ class OptimizerOverride(Strict):
 TRANSLATION_AXES = (
     "norm_layer",
     "dropout",
+    "dropout_layers",
     "d_layers",
     "kernel",
     "downsamplings",
@@ -120,6 +121,7 @@ class VariantSpec(Strict):
         "instance", description="normalisation inside the translation nets"
     )
     dropout: float = Field(0.0, ge=0, lt=1, description="U-Net decoder dropout, on at test too")
+    dropout_layers: int = Field(3, ge=0, description="U-Net: innermost decoder layers with dropout")
     d_layers: int = Field(3, ge=1, description="PatchGAN depth (3 with kernel 4: 70×70 patches)")
     kernel: Literal[3, 4] = Field(
         4,
@@ -151,6 +153,7 @@ ARCHITECTURE_AXES = {
     "d_width": ("resnet", "maxout", "unet", "resnet_translator"),
     "norm_layer": ("unet", "resnet_translator"),
     "dropout": ("unet",),
+    "dropout_layers": ("unet",),
     "d_layers": ("unet", "resnet_translator"),
     "kernel": ("unet", "resnet_translator"),
     "downsamplings": ("resnet_translator",),
@@ -201,6 +204,7 @@ class VariantEntry(Strict):
     init: Literal["default", "orthogonal"] | None = None
     norm_layer: Literal["batch", "instance"] | None = None
     dropout: float | None = Field(None, ge=0, lt=1)
+    dropout_layers: int | None = Field(None, ge=0)
     d_layers: int | None = Field(None, ge=1)
     kernel: Literal[3, 4] | None = None
     downsamplings: int | None = Field(None, ge=0)

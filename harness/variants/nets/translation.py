@@ -7,8 +7,8 @@ al. 2017, App. 7.2, after Johnson et al. 2016).
   transposed convs 4×4 stride 2 with ReLU, each fed the mirrored encoder output
   concatenated on channels (the skips), norm on all but the outermost, tanh out. Widths
   ``width·min(2^i, 8)`` (C64-C128-C256-C512-C512…). ``dropout`` > 0 drops units of the
-  innermost up to three decoder layers at training **and** test time: pix2pix's only
-  source of noise (its G takes no z).
+  ``dropout_layers`` innermost decoder layers (the paper: three of eight) at training **and**
+  test time: pix2pix's only source of noise (its G takes no z).
 - **PatchGAN** on ``in_channels`` (pix2pix: source and target concatenated; CycleGAN: the
   target alone): with ``kernel = 4`` the paper's C64-C128-…: ``layers`` convs 4×4 stride 2
   (no norm on the first), one 4×4 stride-1 conv with norm, and a 4×4 stride-1 conv to one
@@ -68,7 +68,14 @@ class UNet(nn.Module):
     """U-Net G: ``forward(source, labels=None)`` → target-shaped image in [-1, 1]."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, depth: int, width: int, norm: str, dropout: float
+        self,
+        in_channels: int,
+        out_channels: int,
+        depth: int,
+        width: int,
+        norm: str,
+        dropout: float,
+        dropout_layers: int = 3,
     ) -> None:
         super().__init__()
         widths = [width * min(2**i, 8) for i in range(depth)]
@@ -97,7 +104,7 @@ class UNet(nn.Module):
                 layers.append(nn.Tanh())
             else:
                 layers.append(norm_layer(norm, out))
-                if depth - 1 - i < 3:  # the innermost three decoder layers
+                if depth - 1 - i < dropout_layers:  # the innermost decoder layers
                     layers.append(NoiseDropout(dropout))
             self.up.append(nn.Sequential(*layers))
         init_weights(self)
@@ -225,7 +232,9 @@ def build_unet(spec, info):
     """pix2pix: U-Net G from source to target, PatchGAN D on (source, target) pairs."""
     source = info.source_shape[0]
     target = info.shape[0]
-    generator = UNet(source, target, spec.depth, spec.width, spec.norm_layer, spec.dropout)
+    generator = UNet(
+        source, target, spec.depth, spec.width, spec.norm_layer, spec.dropout, spec.dropout_layers
+    )
     discriminator = PatchGAN(
         source + target, spec.d_width or spec.width, spec.d_layers, spec.kernel, spec.norm_layer
     )
