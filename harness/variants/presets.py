@@ -280,10 +280,15 @@ def pix2pix_digits(kind: str) -> dict:
 
     Deviations from the paper, recorded: batch 32, not 1 (throughput; instance norm keeps
     per-image statistics); 5×5 patches from 3×3 convs, because the paper's 4×4-kernel D sees
-    at least 16×16 (the whole image); no LR decay (short runs); width 32, not 64.
+    at least 16×16 (the whole image); no LR decay (short runs); width 32, not 64; dropout in
+    the innermost decoder layer only (``dropout_layers = 1``): the paper's three of eight act
+    on maps of at most 4×4 of a 256-px image, while two of three here act on half the 8-px
+    image. On lowres→digit at 100 kimg (3 seeds) that took L1 from 0.071 to 0.060 and label
+    preservation from 0.918 to 0.938.
     """
     return {
         **pix2pix(kind),
+        "dropout_layers": 1,
         "depth": 3,
         "width": 32,
         "d_layers": 2,
