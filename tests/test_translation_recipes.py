@@ -462,16 +462,17 @@ def test_sigkill_mid_cyclegan_cell_then_rerun_gives_the_uninterrupted_result(wri
 
 
 def test_baseline_rows_reproduce_the_reference_and_sit_above_the_cells(write_suite, tmp_path):
-    """In process (the CLI path is the slow test above): the lowres→digit baselines, scored by
-    the harness like a model, are the reference's table (§8.3), and the run table prints them
-    with the real-data row above the cells."""
+    """In process (the CLI path, with label preservation, is the slow test above): the
+    lowres→digit baselines, scored by the harness like a model, are the reference's table
+    (§8.3), and the run table prints them with the real-data row above the cells. Pixel
+    metrics alone: no classifier is trained."""
     from harness.config import load_suite
     from harness.progress import summary_table
     from harness.runner import run_suite
 
     text = TINY.split('[[datasets]]\nname = "digit_unpaired"')[0] + (
         '[[variants]]\npreset = "pix2pix_digits"\nwidth = 8\n\n[budget]\ng_steps = 10\n'
-        'ticks = 1\n\n[evaluation]\nmetrics = ["l1", "ssim_w3", "label_preservation"]\n'
+        'ticks = 1\n\n[evaluation]\nmetrics = ["l1", "ssim_w3"]\n'
         "num_samples = 400\n"
     )
     result = run_suite(load_suite(write_suite(text)), tmp_path / "results", device="cpu")
@@ -489,10 +490,6 @@ def test_baseline_rows_reproduce_the_reference_and_sit_above_the_cells(write_sui
     assert rows["baseline: ridge"]["ssim_w3_400"] == pytest.approx(0.788, abs=1e-3)
     assert rows["baseline: nearest neighbour"]["ssim_w3_400"] == pytest.approx(0.820, abs=1e-3)
     assert "l1_400" not in rows["real data (held-out)"]  # real targets have no translation
-    # The domain classifier's label preservation: real targets above ridge above identity.
-    preserved = {name: scores["label_preservation_400_cls"] for name, scores in rows.items()}
-    assert preserved["real data (held-out)"] > preserved["baseline: ridge"]
-    assert preserved["baseline: ridge"] > preserved["baseline: identity"]
     lines = summary_table(result.results, result.real).splitlines()
     order = [line.split("  ")[0].strip() for line in lines[2:]]
     assert order == [*rows, "pix2pix_digits"]
