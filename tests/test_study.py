@@ -306,6 +306,7 @@ def postgres(tmp_path):
     shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.mark.slow  # ~35 s; the SQLite two-worker study test runs by default
 def test_two_workers_on_a_real_postgresql_server(tmp_path, postgres):
     suite = tmp_path / "st.toml"
     suite.write_text(study_suite(trials=6, budget="kimg = 0.5\nticks = 2"))
