@@ -203,6 +203,24 @@ class TranslationSampler(Sampler):
         return self.module(x)
 
 
+def parts_state(parts: dict) -> dict:
+    """Each named part's state: ``state_dict()`` of nets and optimisers, ``get_state()`` of
+    torch generators."""
+    return {
+        name: part.get_state() if isinstance(part, torch.Generator) else part.state_dict()
+        for name, part in parts.items()
+    }
+
+
+def load_parts(parts: dict, state: dict) -> None:
+    """Restore what ``parts_state`` saved, part by part."""
+    for name, part in parts.items():
+        if isinstance(part, torch.Generator):
+            part.set_state(state[name])
+        else:
+            part.load_state_dict(state[name])
+
+
 class Recipe:
     """The unit of training. Subclasses set ``name`` and implement the methods below."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.recipes.base import Batches, Recipe, Sampler, StepResult
+from harness.recipes.base import Batches, Recipe, Sampler, StepResult, load_parts, parts_state
 from harness.train.seeding import derive_seed
 from harness.variants import ARCHITECTURES, LOSSES
 from harness.variants.optimizers import make_optimizer
@@ -83,20 +83,18 @@ class CoGAN(Recipe):
         }
         return StepResult(stats, self.examples_per_step())
 
-    def state_dict(self) -> dict:
+    def _parts(self) -> dict:
         return {
-            "generator": self.G.state_dict(),
-            "discriminator": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "latent_rng": self.latent_rng.get_state(),
-            "steps": self.steps_done,
+            "generator": self.G,
+            "discriminator": self.D,
+            "opt_g": self.opt_g,
+            "opt_d": self.opt_d,
+            "latent_rng": self.latent_rng,
         }
 
+    def state_dict(self) -> dict:
+        return {**parts_state(self._parts()), "steps": self.steps_done}
+
     def load_state_dict(self, state: dict) -> None:
-        self.G.load_state_dict(state["generator"])
-        self.D.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.latent_rng.set_state(state["latent_rng"])
+        load_parts(self._parts(), state)
         self.steps_done = state["steps"]

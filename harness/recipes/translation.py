@@ -20,7 +20,14 @@ import math
 
 import torch
 
-from harness.recipes.base import Batches, Recipe, StepResult, TranslationSampler
+from harness.recipes.base import (
+    Batches,
+    Recipe,
+    StepResult,
+    TranslationSampler,
+    load_parts,
+    parts_state,
+)
 from harness.train.seeding import derive_seed
 from harness.variants import ARCHITECTURES
 from harness.variants.optimizers import make_optimizer
@@ -181,20 +188,19 @@ class Pix2Pix(_Translator):
         }
         return StepResult(stats, self.examples_per_step())
 
-    def state_dict(self) -> dict:
+    def _parts(self) -> dict:
         return {
-            "generator": self.G.state_dict(),
-            "discriminator": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "steps": self.steps_done,
+            "generator": self.G,
+            "discriminator": self.D,
+            "opt_g": self.opt_g,
+            "opt_d": self.opt_d,
         }
 
+    def state_dict(self) -> dict:
+        return {**parts_state(self._parts()), "steps": self.steps_done}
+
     def load_state_dict(self, state: dict) -> None:
-        self.G.load_state_dict(state["generator"])
-        self.D.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        load_parts(self._parts(), state)
         self.steps_done = state["steps"]
 
 
@@ -286,24 +292,20 @@ class CycleGAN(_Translator):
         }
         return StepResult(stats, self.examples_per_step())
 
+    def _parts(self) -> dict:
+        names = ("G", "F", "D_A", "D_B", "opt_g", "opt_d")
+        return {name: getattr(self, name) for name in names}
+
     def state_dict(self) -> dict:
         return {
-            "G": self.G.state_dict(),
-            "F": self.F.state_dict(),
-            "D_A": self.D_A.state_dict(),
-            "D_B": self.D_B.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
+            **parts_state(self._parts()),
             "pool_a": self.pool_a.state_dict(),
             "pool_b": self.pool_b.state_dict(),
             "steps": self.steps_done,
         }
 
     def load_state_dict(self, state: dict) -> None:
-        for name in ("G", "F", "D_A", "D_B"):
-            getattr(self, name).load_state_dict(state[name])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        load_parts(self._parts(), state)
         self.pool_a.load_state_dict(state["pool_a"], self.device)
         self.pool_b.load_state_dict(state["pool_b"], self.device)
         self.steps_done = state["steps"]
