@@ -202,53 +202,36 @@ def test_the_image_pool_fills_then_mixes_stored_and_current_images():
 # -- suites ----------------------------------------------------------------------------------
 
 
-def test_suites_refuse_recipes_on_data_they_cannot_train_on(write_suite):
+REFUSED = {
+    "a translator on unpaired data": (
+        'name = "digits"',
+        'preset = "pix2pix_digits"',
+        "recipe 'pix2pix' needs aligned source-target",
+    ),
+    "a recipe's axis on another recipe": (
+        'name = "digit_pairs"',
+        'preset = "gan"\nl1_weight = 10.0',
+        "l1_weight is a setting of the pix2pix recipe",
+    ),
+    "a U-Net deeper than the image": (
+        'name = "digit_pairs"',
+        'preset = "pix2pix_digits"\ndepth = 4',
+        "depth <= 3",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_suites_refuse_recipes_on_data_they_cannot_train_on(write_suite, case):
     from harness.config import SuiteError, load_suite
 
-    path = write_suite(
-        """
-        name = "x"
-        seeds = [0]
-        [budget]
-        g_steps = 10
-        [[datasets]]
-        name = "digits"
-        [[variants]]
-        preset = "pix2pix_digits"
-        """
+    dataset, variant, message = REFUSED[case]
+    text = (
+        f'name = "x"\nseeds = [0]\n[budget]\ng_steps = 10\n[[datasets]]\n{dataset}\n'
+        f"[[variants]]\n{variant}\n"
     )
-    with pytest.raises(SuiteError, match="recipe 'pix2pix' needs aligned source-target"):
-        load_suite(path)
-    path = write_suite(
-        """
-        name = "x"
-        seeds = [0]
-        [budget]
-        g_steps = 10
-        [[datasets]]
-        name = "digit_pairs"
-        [[variants]]
-        preset = "gan"
-        l1_weight = 10.0
-        """
-    )
-    with pytest.raises(SuiteError, match="l1_weight is a setting of the pix2pix recipe"):
-        load_suite(path)
-    path = write_suite(
-        """
-        name = "x"
-        seeds = [0]
-        [budget]
-        g_steps = 10
-        [[datasets]]
-        name = "digit_pairs"
-        [[variants]]
-        preset = "pix2pix_digits"
-        depth = 4
-        """
-    )
-    with pytest.raises(SuiteError, match="depth <= 3"):
-        load_suite(path)
+    with pytest.raises(SuiteError, match=message):
+        load_suite(write_suite(text))
 
 
 def test_a_cyclegan_cell_resumes_bit_identically(tmp_path):

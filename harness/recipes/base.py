@@ -221,6 +221,23 @@ def load_parts(parts: dict, state: dict) -> None:
             part.load_state_dict(state[name])
 
 
+class PartsState:
+    """For recipes whose checkpoint is their named ``_parts()`` (nets, optimisers, torch
+    generators) and a step count ``steps_done``; extend with ``super()`` for more."""
+
+    steps_done: int
+
+    def _parts(self) -> dict:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {**parts_state(self._parts()), "steps": self.steps_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        load_parts(self._parts(), state)
+        self.steps_done = state["steps"]
+
+
 class Recipe:
     """The unit of training. Subclasses set ``name`` and implement the methods below."""
 

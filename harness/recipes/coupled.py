@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.recipes.base import Batches, Recipe, Sampler, StepResult, load_parts, parts_state
+from harness.recipes.base import Batches, PartsState, Recipe, Sampler, StepResult
 from harness.train.seeding import derive_seed
 from harness.variants import ARCHITECTURES, LOSSES
 from harness.variants.optimizers import make_optimizer
@@ -29,7 +29,7 @@ class CoupledSampler(Sampler):
             self.module.train(was_training)
 
 
-class CoGAN(Recipe):
+class CoGAN(PartsState, Recipe):
     name = "cogan"
 
     def __init__(self, spec, data, device, seed) -> None:
@@ -91,10 +91,3 @@ class CoGAN(Recipe):
             "opt_d": self.opt_d,
             "latent_rng": self.latent_rng,
         }
-
-    def state_dict(self) -> dict:
-        return {**parts_state(self._parts()), "steps": self.steps_done}
-
-    def load_state_dict(self, state: dict) -> None:
-        load_parts(self._parts(), state)
-        self.steps_done = state["steps"]

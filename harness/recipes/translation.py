@@ -20,14 +20,7 @@ import math
 
 import torch
 
-from harness.recipes.base import (
-    Batches,
-    Recipe,
-    StepResult,
-    TranslationSampler,
-    load_parts,
-    parts_state,
-)
+from harness.recipes.base import Batches, PartsState, Recipe, StepResult, TranslationSampler
 from harness.train.seeding import derive_seed
 from harness.variants import ARCHITECTURES
 from harness.variants.optimizers import make_optimizer
@@ -99,7 +92,7 @@ class ImagePool:
         self.generator.set_state(state["generator"])
 
 
-class _Translator(Recipe):
+class _Translator(PartsState, Recipe):
     """What Pix2Pix and CycleGAN share: the loss check, the LR schedule and the step count."""
 
     def __init__(self, spec, data, device, seed) -> None:
@@ -196,13 +189,6 @@ class Pix2Pix(_Translator):
             "opt_d": self.opt_d,
         }
 
-    def state_dict(self) -> dict:
-        return {**parts_state(self._parts()), "steps": self.steps_done}
-
-    def load_state_dict(self, state: dict) -> None:
-        load_parts(self._parts(), state)
-        self.steps_done = state["steps"]
-
 
 class CycleGAN(_Translator):
     """CycleGAN: G: A→B and F: B→A, D_B and D_A; G's loss is both adversarial terms plus
@@ -297,18 +283,13 @@ class CycleGAN(_Translator):
         return {name: getattr(self, name) for name in names}
 
     def state_dict(self) -> dict:
-        return {
-            **parts_state(self._parts()),
-            "pool_a": self.pool_a.state_dict(),
-            "pool_b": self.pool_b.state_dict(),
-            "steps": self.steps_done,
-        }
+        pools = {"pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict()}
+        return {**super().state_dict(), **pools}
 
     def load_state_dict(self, state: dict) -> None:
-        load_parts(self._parts(), state)
+        super().load_state_dict(state)
         self.pool_a.load_state_dict(state["pool_a"], self.device)
         self.pool_b.load_state_dict(state["pool_b"], self.device)
-        self.steps_done = state["steps"]
 
 
 def _swapped(info):
