@@ -257,7 +257,57 @@ def test_a_cyclegan_cell_resumes_bit_identically(tmp_path):
     )
 
 
+def _tiles(run_dir: Path, size: int = 32, padding: int = 2):
+    """The tile at (row, column) of a run's last sample picture, as a (3, size, size) float
+    tensor on [0, 255]."""
+    import numpy as np
+    from PIL import Image
+
+    path = sorted((run_dir / "samples").glob("tick_*.png"))[-1]
+    picture = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)
+
+    def tile(row: int, column: int) -> torch.Tensor:
+        top, left = padding + row * (size + padding), padding + column * (size + padding)
+        return picture[:, top : top + size, left : left + size].float()
+
+    return tile
+
+
+def _as_saved(image: torch.Tensor, size: int = 32) -> torch.Tensor:
+    """An image on [-1, 1] as a sample picture shows it: upscaled, on [0, 255], 3 channels."""
+    image = torch.nn.functional.interpolate(image[None], size=(size, size), mode="nearest")[0]
+    return ((image.clamp(-1, 1) + 1) / 2 * 255).round().expand(3, -1, -1)
+
+
+def test_a_translators_sample_picture_shows_source_translation_and_target(tmp_path):
+    cell = make_cell("pix2pix_digits", "digit_pairs", batch_size=8, budget={"g_steps": 2})
+    trainer = build(cell, tmp_path)
+    assert trainer.run().status == "completed"
+    tile = _tiles(tmp_path)
+    sources, targets = (trainer.data.extra[k] for k in ("source_test", "source_test_target"))
+    # Two examples per row: source, translation, target, then a grey separator.
+    for example, (row, column) in enumerate([(0, 0), (0, 4), (1, 0)]):
+        assert (tile(row, column) - _as_saved(sources[example])).abs().max() <= 1
+        assert (tile(row, column + 2) - _as_saved(targets[example])).abs().max() <= 1
+        translation = tile(row, column + 1)
+        assert (translation - _as_saved(sources[example])).abs().max() > 1
+        assert (tile(row, column + 3) - 128).abs().max() <= 1  # the separator
+
+
 # -- CoGAN -----------------------------------------------------------------------------------
+
+
+def test_a_coupled_models_sample_picture_shows_each_pair(tmp_path):
+    cell = make_cell("cogan", "digit_unpaired", batch_size=8, budget={"g_steps": 2})
+    trainer = build(cell, tmp_path)
+    assert trainer.run().status == "completed"
+    tile = _tiles(tmp_path)
+    sampler = trainer.recipe.sampler()
+    bank, _ = trainer.evaluator.latent_bank(sampler, 64)  # as the picture draws it
+    a, b = sampler.pairs(bank)
+    for example, (row, column) in enumerate([(0, 0), (0, 3), (0, 6), (1, 0)]):
+        assert (tile(row, column) - _as_saved(a[example])).abs().max() <= 1
+        assert (tile(row, column + 1) - _as_saved(b[example])).abs().max() <= 1
 
 
 def test_cogan_ties_the_same_modules_and_the_control_ties_none():

@@ -149,6 +149,22 @@ class Evaluator:
             module.train(was_training)
         return torch.cat(out), labels
 
+    @torch.no_grad()
+    def picture_columns(self, sampler, count: int) -> list[torch.Tensor]:
+        """The columns of a sample picture for the first ``count`` bank entries (on CPU):
+        the samples alone, or a translator's source, output and target, or a coupled
+        model's pair (``Sampler.columns``)."""
+        samples, _ = self.generate(sampler, count)
+        bank, _ = self.latent_bank(sampler, count)
+        device = next(sampler.module.parameters()).device
+        module = sampler.module
+        was_training = module.training
+        module.eval()
+        try:
+            return [c.cpu() for c in sampler.columns(bank.to(device), samples.to(device))]
+        finally:
+            module.train(was_training)
+
     def mode_metrics(self) -> list[str]:
         """The class-count metrics scored again on ``mode_samples`` at the final evaluation
         (images only; none when ``mode_samples`` is unset or equals ``num_samples``)."""

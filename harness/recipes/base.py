@@ -166,6 +166,11 @@ class Sampler:
     def __call__(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return self.module(z, labels if self.conditional else None)
 
+    def columns(self, bank: torch.Tensor, samples: torch.Tensor) -> list[torch.Tensor]:
+        """What a sample picture shows for each bank entry, side by side: the sample alone
+        here; a translator's source, output and true target; a coupled model's pair."""
+        return [samples]
+
     def state_dict(self) -> dict:
         return self.module.state_dict()
 
@@ -201,6 +206,10 @@ class TranslationSampler(Sampler):
 
     def __call__(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.module(x)
+
+    def columns(self, bank: torch.Tensor, samples: torch.Tensor) -> list[torch.Tensor]:
+        targets = self.targets(len(samples))
+        return [bank, samples] + ([] if targets is None else [targets])
 
 
 def parts_state(parts: dict) -> dict:

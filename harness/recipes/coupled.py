@@ -28,6 +28,9 @@ class CoupledSampler(Sampler):
         finally:
             self.module.train(was_training)
 
+    def columns(self, bank: torch.Tensor, samples: torch.Tensor) -> list[torch.Tensor]:
+        return list(self.pairs(bank[: len(samples)]))
+
 
 class CoGAN(PartsState, Recipe):
     name = "cogan"

@@ -191,9 +191,9 @@ class Trainer:
                 # The share of the cell's time so far spent evaluating (timing, like wall_s).
                 elapsed = wall_at_start + time.perf_counter() - started
                 record["eval_share"] = self.eval_wall / elapsed if elapsed > 0 else 0.0
-            samples, _ = self.evaluator.generate(sampler, SAMPLE_COUNT[self.data.info.kind])
+            columns = self.evaluator.picture_columns(sampler, SAMPLE_COUNT[self.data.info.kind])
             samples_path = save_samples(
-                samples, self.data, self.run_dir / "samples" / f"tick_{self.tick + 1:04d}.png"
+                columns, self.data, self.run_dir / "samples" / f"tick_{self.tick + 1:04d}.png"
             )
             self.partial = {n: stacked[:, i] for i, n in enumerate(names)} if out_of_time else None
             self.tick += 0 if out_of_time else 1
