@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 
-
 GRID_WIDTH = 8  # images per row of a plain grid
 
 
