@@ -118,11 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import sys
 
+    from harness.executors import Terminated, raise_on_sigterm
     from harness.track.journal import TrackingUnavailable
     from harness.track.store import StoreError, out_of_space
 
+    raise_on_sigterm()  # a kill stops cleanly, as Ctrl-C does: runs closed, workers stopped
     try:
         return _dispatch(args)
+    except Terminated:
+        print("ganbench: terminated; re-run the same command to resume", file=sys.stderr)
+        return 143
     except StoreError as error:  # an unusable MLflow store, from any command: one line
         print(f"error: {error}", file=sys.stderr)
         return 2

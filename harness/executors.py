@@ -18,6 +18,11 @@ An executor's ``run(jobs, progress)`` takes ``Job``s (a cell and its run directo
 ``(position, CellResult)`` as cells finish, in any order; ``close()`` releases what it holds.
 ``LocalProcesses.start(cells)`` spawns the workers ahead of the first ``run``, so their
 start-up overlaps the driver's (the store, the real-data row).
+
+Stopping: SIGTERM to the driver (``kill``, a scheduler's timeout) raises ``Terminated`` in
+it, which terminates its workers; a worker, on SIGTERM or when its driver has died however
+it died (SIGKILL included), stops its cell the way Ctrl-C does (the MLflow run closed as
+interrupted, the checkpoint kept for a re-run) and exits, so no worker outlives its driver.
 """
 
 from __future__ import annotations
@@ -28,6 +33,41 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+PARENT_POLL_S = 1.0  # how often a worker checks that its driver is alive
+ORPHAN_GRACE_S = 30.0  # how long an orphaned worker may take to close its cell's run
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would raise KeyboardInterrupt (and handled the same)."""
+
+
+def raise_on_sigterm(idle_exits: bool = False) -> None:
+    """From now on SIGTERM raises ``Terminated`` in this process's main thread; with
+    ``idle_exits`` (a worker), a process not running a cell exits at once instead."""
+    import signal
+
+    def handler(signum, frame):
+        if idle_exits and not _WORKER.get("busy"):
+            os._exit(143)
+        raise Terminated(f"terminated by signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _watch_parent(parent: int) -> None:
+    """Once ``parent`` is no longer this process's parent (it died): SIGTERM to this process,
+    which stops its cell as Ctrl-C would, then exit after ``ORPHAN_GRACE_S`` at the latest
+    (the pool's loop would otherwise wait for work from the dead driver forever)."""
+    import signal
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    _WORKER["orphaned"] = True
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(ORPHAN_GRACE_S)
+    os._exit(143)
 
 
 @dataclass(frozen=True)
@@ -126,10 +166,17 @@ class LocalProcesses:
             for _ in range(count):
                 self._pool.submit(_worker_ready)
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    def close(self, terminate: bool = False) -> None:
+        """Release the workers: after their current cells, or with ``terminate`` at once
+        (SIGTERM: each stops its cell as Ctrl-C would and exits)."""
+        if self._pool is None:
+            return
+        if terminate:
+            for process in list((self._pool._processes or {}).values()):
+                with contextlib.suppress(Exception):
+                    process.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None
 
     def run(self, jobs: list[Job], progress) -> Iterator[tuple[int, object]]:
         from concurrent.futures import as_completed
@@ -158,8 +205,8 @@ class LocalProcesses:
                     reason = f"{type(error).__name__}: {error}".splitlines()[0]
                     result = CellResult(job.cell, "failed", reason)
                 yield job.position, result
-        except BaseException:
-            self.close()
+        except BaseException as error:
+            self.close(terminate=isinstance(error, Terminated))
             raise
         finally:
             if broken:  # a broken pool takes no more jobs; the next run starts a new one
@@ -214,7 +261,9 @@ class _QueueProgress:
 
 
 def _worker_init(queue) -> None:
-    _WORKER.update(queue=queue, data_cache={}, trackers={})
+    _WORKER.update(queue=queue, data_cache={}, trackers={}, busy=False)
+    raise_on_sigterm(idle_exits=True)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     import harness.evaluate.fidelity  # noqa: F401  (torch-fidelity: the slowest import)
     import harness.runner  # noqa: F401
     import harness.track.mlflow_tracker  # noqa: F401
@@ -232,16 +281,22 @@ def _worker_run(context: Context, job: Job):
     if key not in _WORKER["trackers"]:
         _WORKER["trackers"][key] = MlflowTracker(context.results, context.experiment)
     tracker = _WORKER["trackers"][key]
-    result = run_one(
-        job.cell,
-        context.results,
-        resolve_device(context.device),
-        tracker,
-        context.parent_run_id,
-        _QueueProgress(_WORKER["queue"], job.position),
-        _WORKER["data_cache"],
-        run_dir=job.run_dir,
-    )
+    _WORKER["busy"] = True
+    try:
+        result = run_one(
+            job.cell,
+            context.results,
+            resolve_device(context.device),
+            tracker,
+            context.parent_run_id,
+            _QueueProgress(_WORKER["queue"], job.position),
+            _WORKER["data_cache"],
+            run_dir=job.run_dir,
+        )
+    finally:
+        _WORKER["busy"] = False
+        if _WORKER.get("orphaned"):  # the cell's run is closed; nobody waits for the result
+            os._exit(143)
     tracker.unsent()  # try to send a journal now; the driver sends what is left at the end
     return result
 

@@ -302,3 +302,75 @@ def test_a_full_disk_is_one_line_and_the_rerun_resumes(write_suite, tmp_path):
         assert training_values(got) == training_values(
             read_state(run_dir_of(cell, reference))["record"]
         )
+
+
+def _workers_running_cells(path, results, stop_signal):
+    """Start `ganbench run --workers 2` on two cells, wait until both are training, send the
+    driver ``stop_signal``; return the process and the pids holding the cells' claims."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(path), "--workers", "2"],
+        cwd=REPO,
+        env=clean_env(results),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    run_dirs = [run_dir_of(cell, results) for cell in expand(load_suite(path))]
+    deadline = time.time() + 120
+    while time.time() < deadline and not all(
+        read_state(d).get("status") == "running" and claims.read_claim(d) for d in run_dirs
+    ):
+        time.sleep(0.05)
+    holders = [claims.read_claim(d)["pid"] for d in run_dirs]
+    assert process.pid not in holders  # the workers hold them
+    process.send_signal(stop_signal)
+    return process, holders
+
+
+def _gone(pids, within: float) -> bool:
+    deadline = time.time() + within
+    while time.time() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _cell_statuses(results):
+    _, runs = _runs(results)
+    return sorted(
+        (r.info.status, r.data.tags.get("status"))
+        for r in runs
+        if r.data.tags.get("kind") not in ("real_data", "invocation") and "seed" in r.data.tags
+    )
+
+
+def test_sigterm_to_the_driver_stops_its_workers_and_closes_their_runs(write_suite, tmp_path):
+    path = write_suite(suite_text(name="cc", seeds="[0, 1]", budget="kimg = 200\nticks = 4"))
+    results = tmp_path / "results"
+    process, workers = _workers_running_cells(path, results, signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert err.strip().splitlines()[-1] == (
+        "ganbench: terminated; re-run the same command to resume"
+    )
+    assert "Traceback" not in err, err
+    assert _gone(workers, within=10)
+    assert _cell_statuses(results) == [("KILLED", "interrupted")] * 2
+
+
+@pytest.mark.slow  # ~40 s: the workers' own watchdog, which polls once a second
+def test_workers_whose_driver_is_killed_close_their_runs_and_exit(write_suite, tmp_path):
+    path = write_suite(suite_text(name="cc", seeds="[0, 1]", budget="kimg = 200\nticks = 4"))
+    results = tmp_path / "results"
+    process, workers = _workers_running_cells(path, results, signal.SIGKILL)
+    process.wait()
+    assert _gone(workers, within=20)  # well before the 30 s fallback exit
+    assert _cell_statuses(results) == [("KILLED", "interrupted")] * 2
