@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run every cell of a suite (skips finished, resumes interrupted)"
     )
     run.add_argument("suite", help="path to a suite TOML file")
-    run.add_argument("--only", metavar="FILTER", help="e.g. variant=dcgan,dataset=digits,seed=0")
+    run.add_argument("--only", metavar="FILTER", action="append", help=ONLY_HELP)
     run.add_argument("--dry-run", action="store_true", help="print the expanded matrix and exit")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument(
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="re-score finished cells' checkpoints with the suite's current metrics"
     )
     rescore.add_argument("suite")
-    rescore.add_argument("--only", metavar="FILTER", help="e.g. variant=dcgan,dataset=digits")
+    rescore.add_argument("--only", metavar="FILTER", action="append", help=ONLY_HELP)
     rescore.add_argument("--run-id", help="re-score only the cell of this MLflow run")
     rescore.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     rescore.add_argument("--results-dir", metavar="DIR")
@@ -114,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+ONLY_HELP = (
+    "cells to run, e.g. variant=dcgan,dataset=digits,seed=0; repeat it or join with commas: "
+    "a cell must match every key given, and any one of the values given for a key"
+)
+
+
+def _only(filters: list[str] | None) -> str | None:
+    """Repeated ``--only`` options as one filter (what joining them with commas gives)."""
+    return ",".join(filters) if filters else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import sys
@@ -163,7 +174,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return api.run(
             args.suite,
-            args.only,
+            _only(args.only),
             args.dry_run,
             args.device,
             args.results_dir,
@@ -172,7 +183,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             address=args.address,
         )
     if args.command == "eval":
-        return api.rescore(args.suite, args.only, args.run_id, args.device, args.results_dir)
+        return api.rescore(args.suite, _only(args.only), args.run_id, args.device, args.results_dir)
     if args.command == "study":
         return api.study(args.suite, args.workers, args.storage, args.device, args.results_dir)
     if args.command == "report":

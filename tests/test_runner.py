@@ -233,17 +233,20 @@ def test_ls_lists_registries_and_suites(args, expected):
 
 
 def test_dry_run_prints_hashes_and_writes_nothing(tmp_path):
-    done = run_cli(
+    done = run_cli(  # repeated --only filters combine as if joined with commas
         "run",
         "suites/quickstart.toml",
         "--dry-run",
         "--only",
-        "dataset=ring8,seed=0",
+        "dataset=ring8",
+        "--only",
+        "seed=0",
         results=tmp_path,
     )
     assert done.returncode == 0
-    lines = [line for line in done.stdout.splitlines() if "seed=0" in line]
+    lines = [line for line in done.stdout.splitlines() if "seed=" in line]
     assert len(lines) == 5 and all(len(line.split()[0]) == 16 for line in lines)
+    assert all("/ring8/seed=0" in line for line in lines)
     assert not (tmp_path / "mlflow.db").exists()
 
 
