@@ -83,3 +83,19 @@ def test_fading_starts_at_the_upsampled_low_resolution_and_ends_at_the_new_one()
     blurred = pooled.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
     assert torch.allclose(fade_reals(reals, 0.0), blurred)
     assert torch.equal(fade_reals(reals, 1.0), reals)
+
+
+def test_the_growth_schedule_fades_each_resolution_in_linearly_then_stabilises_it():
+    from harness.recipes.growing import GrowthSchedule
+
+    schedule = GrowthSchedule(start=4, final=16, stabilise_images=1000, fade_images=500)
+    assert schedule.growth_images() == [1000, 2500]
+    assert schedule.at(0) == (4, 1.0) and schedule.at(999) == (4, 1.0)
+    alphas = [schedule.at(1000 + i)[1] for i in range(0, 500, 50)]
+    assert [schedule.at(1000 + i)[0] for i in range(0, 500, 50)] == [8] * 10
+    assert alphas == pytest.approx([i / 10 for i in range(10)])  # linear from 0
+    assert schedule.at(1500) == (8, 1.0) and schedule.at(2499) == (8, 1.0)
+    assert schedule.at(2500) == (16, 0.0) and schedule.at(2750) == (16, 0.5)
+    assert schedule.at(3000) == (16, 1.0) and schedule.at(10**9) == (16, 1.0)
+    with pytest.raises(ValueError, match="power of two"):
+        GrowthSchedule(start=4, final=24, stabilise_images=1, fade_images=1)
