@@ -1,0 +1,135 @@
+"""ProGAN's growing networks (Karras et al. 2018, §2–4 and Table 2), written from the paper, at
+a constant width (the CPU scale; the paper halves the width above 32 px). Not registered yet:
+the ProGAN recipe that trains them on ``harness.recipes.growing``'s schedule is still to come.
+
+- G: the pixel-normalised latent → an equalised dense layer to ``width`` × 4 × 4 (gain √2/4, as
+  the paper's code matches the original Theano implementation), leaky ReLU 0.2 and pixel norm,
+  a 3×3 conv; then per doubling a nearest 2× upsample and two 3×3 convs, each followed by leaky
+  ReLU and pixel norm. Each resolution has its own 1×1 toRGB (gain 1, linear).
+- D mirrors it: per resolution a 1×1 fromRGB with leaky ReLU, two 3×3 convs and a 2× average
+  pool down to 4×4; there, minibatch stddev (one more feature map), a 3×3 conv, a dense layer
+  over the 4×4 map and a linear output (gain 1).
+- ``forward(..., resolution, alpha)`` runs the nets at ``resolution`` (a power of two from 4 to
+  ``final``); with α < 1 the newest block is faded in: G blends the upsampled toRGB of the
+  previous resolution into the new one, D the fromRGB of the 2× pooled input into the new
+  block's output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.variants.nets.karras import (
+    SQRT2,
+    EqualizedConv2d,
+    EqualizedLinear,
+    MinibatchStdDev,
+    PixelNorm,
+    fade,
+)
+
+LEAK = 0.2
+
+
+def _steps(start: int, final: int) -> list[int]:
+    if final < start or final & (final - 1):
+        raise ValueError(f"final resolution must be a power of two ≥ {start}, not {final}")
+    return [start << k for k in range(int(math.log2(final // start)) + 1)]
+
+
+def _lrelu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, LEAK)
+
+
+class ProGenerator(nn.Module):
+    def __init__(self, latent_dim: int, channels: int, final: int, width: int) -> None:
+        super().__init__()
+        self.latent_dim, self.width = latent_dim, width
+        self.resolutions = _steps(4, final)
+        self.norm = PixelNorm()
+        self.dense = EqualizedLinear(latent_dim, width * 16, gain=SQRT2 / 4)
+        self.first = EqualizedConv2d(width, width, 3)
+        self.blocks = nn.ModuleList(
+            nn.ModuleList([EqualizedConv2d(width, width, 3), EqualizedConv2d(width, width, 3)])
+            for _ in self.resolutions[1:]
+        )
+        self.to_rgb = nn.ModuleList(
+            EqualizedConv2d(width, channels, 1, gain=1.0) for _ in self.resolutions
+        )
+
+    def features(self, z: torch.Tensor, resolution: int) -> list[torch.Tensor]:
+        """The feature maps at each resolution up to ``resolution``."""
+        if resolution not in self.resolutions:
+            raise ValueError(f"resolution {resolution} is not one of {self.resolutions}")
+        x = self.norm(z)
+        x = self.norm(_lrelu(self.dense(x).view(len(z), self.width, 4, 4)))
+        x = self.norm(_lrelu(self.first(x)))
+        out = [x]
+        for block in self.blocks[: self.resolutions.index(resolution)]:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            for conv in block:
+                x = self.norm(_lrelu(conv(x)))
+            out.append(x)
+        return out
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        resolution: int | None = None,
+        alpha: float = 1.0,
+    ) -> torch.Tensor:
+        resolution = resolution or self.resolutions[-1]
+        maps = self.features(z, resolution)
+        index = len(maps) - 1
+        image = self.to_rgb[index](maps[-1])
+        if alpha < 1.0 and index > 0:
+            image = fade(self.to_rgb[index - 1](maps[-2]), image, alpha)
+        return image
+
+
+class ProDiscriminator(nn.Module):
+    def __init__(self, channels: int, final: int, width: int, group_size: int = 4) -> None:
+        super().__init__()
+        self.resolutions = _steps(4, final)
+        self.from_rgb = nn.ModuleList(EqualizedConv2d(channels, width, 1) for _ in self.resolutions)
+        self.blocks = nn.ModuleList(
+            nn.ModuleList([EqualizedConv2d(width, width, 3), EqualizedConv2d(width, width, 3)])
+            for _ in self.resolutions[1:]
+        )
+        self.stddev = MinibatchStdDev(group_size)
+        self.last_conv = EqualizedConv2d(width + 1, width, 3)
+        self.dense = EqualizedLinear(width * 16, width)
+        self.out = EqualizedLinear(width, 1, gain=1.0)
+
+    def _block(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        for conv in self.blocks[index - 1]:
+            x = _lrelu(conv(x))
+        return F.avg_pool2d(x, 2)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        resolution: int | None = None,
+        alpha: float = 1.0,
+    ) -> torch.Tensor:
+        resolution = resolution or x.shape[-1]
+        if resolution not in self.resolutions or x.shape[-1] != resolution:
+            raise ValueError(f"images of {x.shape[-1]} px at resolution {resolution}")
+        index = self.resolutions.index(resolution)
+        h = _lrelu(self.from_rgb[index](x))
+        if index > 0:
+            h = self._block(index, h)
+            if alpha < 1.0:
+                skip = _lrelu(self.from_rgb[index - 1](F.avg_pool2d(x, 2)))
+                h = torch.lerp(skip, h, alpha)
+            for lower in range(index - 1, 0, -1):
+                h = self._block(lower, h)
+        h = _lrelu(self.last_conv(self.stddev(h)))
+        h = _lrelu(self.dense(h.flatten(1)))
+        return self.out(h).squeeze(1)
