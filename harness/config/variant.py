@@ -68,6 +68,8 @@ TRANSLATION_AXES = (
     "tied",
 )
 
+GROWING_AXES = ("stabilise_kimg", "fade_kimg", "drift")
+
 
 class VariantSpec(Strict):
     """A fully resolved variant: one value on every axis.
@@ -88,6 +90,7 @@ class VariantSpec(Strict):
             "ortho_reg",
             "init",
             *TRANSLATION_AXES,
+            *GROWING_AXES,
         }
     )
 
@@ -142,6 +145,10 @@ class VariantSpec(Strict):
         description="fraction of the run at its end where the LR falls linearly to 0",
     )
     tied: bool = Field(False, description="CoGAN: G's first and D's last layers shared by domains")
+    # Progressive growing (ProGAN): the schedule, in thousands of real images, and the drift.
+    stabilise_kimg: float = Field(0.0, ge=0, description="ProGAN: kimg at each resolution, α = 1")
+    fade_kimg: float = Field(0.0, ge=0, description="ProGAN: kimg of each fade-in (α 0 → 1)")
+    drift: float = Field(0.0, ge=0, description="ProGAN: weight of E[D(x)²] on reals in D's loss")
 
 
 # Axes only some architectures implement, and which: set elsewhere, they are an error.
@@ -168,6 +175,9 @@ RECIPE_AXES = {
     "pool_size": ("cyclegan",),
     "lr_decay": ("pix2pix", "cyclegan"),
     "tied": ("cogan",),
+    "stabilise_kimg": ("progan",),
+    "fade_kimg": ("progan",),
+    "drift": ("progan",),
 }
 
 
@@ -215,6 +225,9 @@ class VariantEntry(Strict):
     pool_size: int | None = Field(None, ge=0)
     lr_decay: float | None = Field(None, ge=0, le=1)
     tied: bool | None = None
+    stabilise_kimg: float | None = Field(None, ge=0)
+    fade_kimg: float | None = Field(None, ge=0)
+    drift: float | None = Field(None, ge=0)
 
     @field_validator("preset")
     @classmethod
@@ -289,6 +302,17 @@ class VariantEntry(Strict):
                     f"{axis} is a setting of the {', '.join(recipes)} recipe, not "
                     f"'{spec.recipe}' (preset '{spec.preset}'); allowed: {axis} = {default!r} "
                     f"(its default), or a preset of that recipe"
+                )
+        if spec.recipe == "progan":
+            if spec.fade_kimg <= 0:
+                raise ValueError(
+                    "recipe 'progan' fades each new resolution in over fade_kimg; "
+                    "allowed: fade_kimg > 0"
+                )
+            if spec.batch_size > 4 and spec.batch_size % 4:
+                raise ValueError(
+                    f"batch_size {spec.batch_size} does not split into ProGAN's minibatch-"
+                    "stddev groups of 4; allowed: a multiple of 4 (or at most 4)"
                 )
         losses = RECIPES.meta(spec.recipe).get("losses")
         if losses is not None and spec.loss not in losses:

@@ -15,22 +15,22 @@ Registered recipes:
   normalisation, optimiser, EMA and PacGAN ``pack`` (``harness.recipes.adversarial``).
 - ``pix2pix`` and ``cyclegan``: paired and unpaired image translation
   (``harness.recipes.translation``);
-- ``cogan``: two coupled GANs on two unpaired domains (``harness.recipes.coupled``).
+- ``cogan``: two coupled GANs on two unpaired domains (``harness.recipes.coupled``);
+- ``progan``: progressive growing from 4×4 (``harness.recipes.progressive``, its schedule in
+  ``harness.recipes.growing``); one batch size throughout for now.
 
 A recipe's registry entry says what it ``needs`` from a dataset (capabilities, as metrics
 declare them: ``paired`` training pairs, ``unpaired`` domains), what it ``offers`` metrics
 (``cycle``: an inverse map), the ``family`` of architectures it trains (``latent``, the
-default: G from a latent; ``translator``: G from an image; ``coupled``: CoGAN's pairs), and
+default: G from a latent; ``translator``: G from an image; ``coupled``: CoGAN's pairs;
+``growing``: nets run at a resolution and fade α), and
 the ``losses`` it implements; suites are checked against them before anything runs.
 
-How the families still to come plug in:
+How the families still to come plug in (ProGAN, above, is built as its entry here said: the
+resolution and α derived from images seen, reals pooled and blended, optimisers reset at each
+growth, a ``Sampler`` that upsamples to the final resolution; a batch size per resolution
+would make ``examples_per_step`` follow the schedule):
 
-- **Progressive growing (ProGAN)**: the recipe keeps the current resolution and fade α in its
-  state, derived from images seen (a schedule in images, in the spec); ``step`` asks for real
-  batches, downsamples and blends them to the current resolution, grows its nets and resets
-  its optimisers at phase boundaries; ``examples_per_step`` follows the per-resolution batch
-  size and the loop's iteration count comes from summing the schedule. Its ``Sampler``
-  upsamples to the final resolution, so evaluation sees one resolution throughout.
 - **Style-based G with lazy regularisation (StyleGAN)**: mapping net, constant input, AdaIN
   and noise live in the nets; style mixing and the R1 penalty every k steps live in ``step``
   (the step counter is recipe state); truncation and the tracked mean w live in its
@@ -83,6 +83,13 @@ RECIPES.register(
     needs=("unpaired",),
     offers=("coupled",),
     family="coupled",
+    version=1,
+)
+RECIPES.register(
+    "progan",
+    "harness.recipes.progressive:ProGAN",
+    doc="Progressive growing from 4×4 with fade-ins, reals at the current resolution, optimiser resets, drift (Karras et al. 2018).",
+    family="growing",
     version=1,
 )
 

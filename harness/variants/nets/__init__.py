@@ -61,6 +61,15 @@ ARCHITECTURES.register(
     version=1,
 )
 ARCHITECTURES.register(
+    "progan",
+    "harness.variants.nets.progan:build",
+    doc="ProGAN: G and D grown from 4×4, equalised LR, pixel norm, minibatch stddev (Karras et al. 2018).",
+    kinds=("images",),
+    conditional=False,
+    family="growing",
+    version=1,
+)
+ARCHITECTURES.register(
     "cogan",
     "harness.variants.nets.coupled:build",
     doc="CoGAN: two G sharing their input-side layers, two D sharing their output-side layers (Liu & Tuzel 2016).",

@@ -133,3 +133,13 @@ class ProDiscriminator(nn.Module):
         h = _lrelu(self.last_conv(self.stddev(h)))
         h = _lrelu(self.dense(h.flatten(1)))
         return self.out(h).squeeze(1)
+
+
+def build(variant, info):
+    """ProGAN's G and D for square images of a power-of-two size ≥ 4 (unconditional)."""
+    if variant.conditional:
+        raise ValueError("architecture 'progan' is unconditional; allowed: conditional = false")
+    channels, size = info.shape[0], info.shape[-1]
+    generator = ProGenerator(variant.latent_dim, channels, size, variant.width)
+    discriminator = ProDiscriminator(channels, size, variant.d_width or variant.width)
+    return generator, discriminator

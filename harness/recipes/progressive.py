@@ -1,0 +1,188 @@
+"""ProGAN (Karras et al. 2018) as a training recipe: G and D grown in lockstep from 4×4 on
+``harness.recipes.growing.GrowthSchedule`` (a function of the real images shown, so a run
+resumed in the middle of a fade continues it bit for bit), the newest block faded in over
+``fade_kimg`` and stabilised over ``stabilise_kimg``; the real images shown at the current
+resolution (average-pooled) and blended the same way during a fade; the optimisers' state
+reset at each growth; the variant's loss and penalty (the paper: WGAN-GP) plus the drift term
+``drift`` · E[D(x)²] on reals; EMA of G. The nets: ``harness.variants.nets.progan``.
+
+Evaluation sees the final resolution only: the sampler's images are G's output at the
+resolution (and α) the run has reached, upsampled by nearest neighbour to the final size, so
+early metrics compare blocky images with the real ones. Each tick logs ``resolution`` and
+``alpha`` (their means over the tick's steps).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.recipes.base import Batches, Recipe, Sampler, StepResult
+from harness.recipes.growing import GrowthSchedule
+from harness.train.seeding import derive_seed
+from harness.variants import ARCHITECTURES, LOSSES, PENALTIES
+from harness.variants.nets.karras import fade_reals
+from harness.variants.optimizers import make_optimizer
+
+START = 4  # ProGAN grows from 4×4
+
+
+class Staged(nn.Module):
+    """A growing net run at one (resolution, α), called as the generic losses and penalties
+    call a net: ``net(x, labels)``."""
+
+    def __init__(self, net: nn.Module, resolution: int, alpha: float) -> None:
+        super().__init__()
+        self.net, self.resolution, self.alpha = net, resolution, alpha
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x, labels, self.resolution, self.alpha)
+
+
+class Grown(Staged):
+    """G at the run's (resolution, α), its images upsampled to ``final`` px for evaluation."""
+
+    def __init__(self, net: nn.Module, resolution: int, alpha: float, final: int) -> None:
+        super().__init__(net, resolution, alpha)
+        self.final = final
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        images = super().forward(z, labels)
+        if images.shape[-1] == self.final:
+            return images
+        return F.interpolate(images, size=(self.final, self.final), mode="nearest")
+
+
+def reals_at(real: torch.Tensor, resolution: int, alpha: float) -> torch.Tensor:
+    """Real images as D sees them at ``resolution`` (average-pooled), blended as a fade is."""
+    factor = real.shape[-1] // resolution
+    if factor > 1:
+        real = F.avg_pool2d(real, factor)
+    return fade_reals(real, alpha) if alpha < 1.0 else real
+
+
+class ProGAN(Recipe):
+    name = "progan"
+
+    def __init__(self, spec, data, device: torch.device, seed: int) -> None:
+        super().__init__(spec, data, device, seed)
+        if spec.conditional:
+            raise ValueError("recipe 'progan' is unconditional; allowed: conditional = false")
+        self.loss = LOSSES.get(spec.loss)
+        self.penalty = PENALTIES.get(spec.penalty)
+        generator, discriminator = ARCHITECTURES.get(spec.architecture)(spec, data.info)
+        self.G, self.D = generator.to(device), discriminator.to(device)
+        self.G_ema = copy.deepcopy(self.G).eval() if spec.ema > 0 else None
+        self.final = data.info.shape[-1]
+        self.schedule = GrowthSchedule(
+            START, self.final, round(spec.stabilise_kimg * 1000), round(spec.fade_kimg * 1000)
+        )
+        self.opt_g, self.opt_d = self._optimizers()
+        self.latent_rng = torch.Generator().manual_seed(derive_seed(seed, "latent"))
+        self.images = 0  # real images shown to D
+        self.resolution = START
+        self.d_steps_done = 0
+
+    def _optimizers(self):
+        return (
+            make_optimizer(self.spec.g_opt, self.G.parameters()),
+            make_optimizer(self.spec.d_opt, self.D.parameters()),
+        )
+
+    def _latents(self, count: int) -> torch.Tensor:
+        return torch.randn(count, self.spec.latent_dim, generator=self.latent_rng).to(self.device)
+
+    def examples_per_step(self) -> int:
+        return self.spec.d_steps * self.spec.batch_size
+
+    def check(self, batches: Batches) -> None:
+        batches.check("real", self.spec.batch_size)
+
+    def counters(self) -> dict[str, int]:
+        return {"d_steps": self.d_steps_done}
+
+    def stage(self) -> tuple[int, float]:
+        """The (resolution, α) of the next step."""
+        return self.schedule.at(self.images)
+
+    def sampler(self) -> Sampler:
+        module = self.G_ema if self.G_ema is not None else self.G
+        resolution, alpha = self.stage()
+        return Sampler(Grown(module, resolution, alpha, self.final), self.spec.latent_dim, False)
+
+    def step(self, batches: Batches) -> StepResult:
+        spec, size = self.spec, self.spec.batch_size
+        resolution, alpha = self.stage()
+        if resolution != self.resolution:  # new layers: the optimisers start afresh
+            self.opt_g, self.opt_d = self._optimizers()
+            self.resolution = resolution
+        G, D = Staged(self.G, resolution, alpha), Staged(self.D, resolution, alpha)
+        for _ in range(spec.d_steps):
+            real, _ = batches.take("real", size)
+            real = reals_at(real, resolution, alpha)
+            with torch.no_grad():
+                fake = G(self._latents(size))
+            real_out, fake_out = D(real), D(fake)
+            d_loss = self.loss.d_loss(real_out, fake_out)
+            penalty = None
+            if self.penalty.term is not None:
+                penalty = self.penalty.term(D, real, fake, None, self.latent_rng)
+                d_loss = d_loss + spec.penalty_weight * penalty
+            if spec.drift > 0:
+                d_loss = d_loss + spec.drift * real_out.square().mean()
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            if self.penalty.after_step is not None:
+                self.penalty.after_step(self.D, spec)
+            self.images += size
+        self.d_steps_done += spec.d_steps
+
+        self.D.requires_grad_(False)
+        g_loss = self.loss.g_loss(D(G(self._latents(size))))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        self.D.requires_grad_(True)
+        if self.G_ema is not None:
+            with torch.no_grad():
+                for ema_p, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+                    ema_p.lerp_(p, 1 - spec.ema)
+        stats = {
+            "loss_d": d_loss.detach(),
+            "loss_g": g_loss.detach(),
+            "d_real": real_out.detach().mean(),
+            "d_fake": fake_out.detach().mean(),
+            "resolution": torch.tensor(float(resolution)),
+            "alpha": torch.tensor(float(alpha)),
+        }
+        if penalty is not None:
+            stats["penalty"] = penalty.detach()
+        return StepResult(stats, self.examples_per_step())
+
+    def state_dict(self) -> dict:
+        return {
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "generator_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "latent_rng": self.latent_rng.get_state(),
+            "images": self.images,
+            "resolution": self.resolution,
+            "d_steps": self.d_steps_done,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["generator_ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.latent_rng.set_state(state["latent_rng"])
+        self.images, self.resolution = state["images"], state["resolution"]
+        self.d_steps_done = state["d_steps"]
