@@ -262,15 +262,18 @@ def _run_claimed(
             **(extra_tags or {}),
         }
         run_id = tracker.start_run(cell.cell_name, tags, parent_run_id)
-        tracker.log_params(run_id, _params(cell))
-        tracker.log_artifact(run_id, run_dir / "spec.json")
-    write_json(run_dir / "state.json", {"status": "running", "run_id": run_id})
-    tags = {"status": "running", "device": str(device)}
-    if resumed and parent_run_id:
-        tags["resumed_in"] = parent_run_id  # the invocation that continued this cell
-    tracker.set_tags(run_id, tags)
 
+    # From here on the run is open: whatever stops the cell (Ctrl-C, SIGTERM, a full disk)
+    # closes it as interrupted, even before training starts.
     try:
+        if not resumed:
+            tracker.log_params(run_id, _params(cell))
+            tracker.log_artifact(run_id, run_dir / "spec.json")
+        write_json(run_dir / "state.json", {"status": "running", "run_id": run_id})
+        tags = {"status": "running", "device": str(device)}
+        if resumed and parent_run_id:
+            tags["resumed_in"] = parent_run_id  # the invocation that continued this cell
+        tracker.set_tags(run_id, tags)
         result = _train_cell(
             cell, results, device, tracker, run_id, progress, data_cache, run_dir, on_eval
         )
