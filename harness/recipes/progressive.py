@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.recipes.base import Batches, Recipe, Sampler, StepResult
+from harness.recipes.base import Batches, PartsState, Recipe, Sampler, StepResult
 from harness.recipes.growing import GrowthSchedule
 from harness.train.seeding import derive_seed
 from harness.variants import ARCHITECTURES, LOSSES, PENALTIES
@@ -64,7 +64,7 @@ def reals_at(real: torch.Tensor, resolution: int, alpha: float) -> torch.Tensor:
     return fade_reals(real, alpha) if alpha < 1.0 else real
 
 
-class ProGAN(Recipe):
+class ProGAN(PartsState, Recipe):
     name = "progan"
 
     def __init__(self, spec, data, device: torch.device, seed: int) -> None:
@@ -84,7 +84,7 @@ class ProGAN(Recipe):
         self.latent_rng = torch.Generator().manual_seed(derive_seed(seed, "latent"))
         self.images = 0  # real images shown to D
         self.resolution = START
-        self.d_steps_done = 0
+        self.steps_done = 0  # D steps
 
     def _optimizers(self):
         return (
@@ -102,7 +102,7 @@ class ProGAN(Recipe):
         batches.check("real", self.spec.batch_size)
 
     def counters(self) -> dict[str, int]:
-        return {"d_steps": self.d_steps_done}
+        return {"d_steps": self.steps_done}
 
     def stage(self) -> tuple[int, float]:
         """The (resolution, α) of the next step."""
@@ -139,7 +139,7 @@ class ProGAN(Recipe):
             if self.penalty.after_step is not None:
                 self.penalty.after_step(self.D, spec)
             self.images += size
-        self.d_steps_done += spec.d_steps
+        self.steps_done += spec.d_steps
 
         self.D.requires_grad_(False)
         g_loss = self.loss.g_loss(D(G(self._latents(size))))
@@ -163,26 +163,14 @@ class ProGAN(Recipe):
             stats["penalty"] = penalty.detach()
         return StepResult(stats, self.examples_per_step())
 
+    def _parts(self) -> dict:
+        parts = {"generator": self.G, "discriminator": self.D, "generator_ema": self.G_ema}
+        parts |= {"opt_g": self.opt_g, "opt_d": self.opt_d, "latent_rng": self.latent_rng}
+        return {name: part for name, part in parts.items() if part is not None}
+
     def state_dict(self) -> dict:
-        return {
-            "generator": self.G.state_dict(),
-            "discriminator": self.D.state_dict(),
-            "generator_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "latent_rng": self.latent_rng.get_state(),
-            "images": self.images,
-            "resolution": self.resolution,
-            "d_steps": self.d_steps_done,
-        }
+        return {**super().state_dict(), "images": self.images, "resolution": self.resolution}
 
     def load_state_dict(self, state: dict) -> None:
-        self.G.load_state_dict(state["generator"])
-        self.D.load_state_dict(state["discriminator"])
-        if self.G_ema is not None:
-            self.G_ema.load_state_dict(state["generator_ema"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.latent_rng.set_state(state["latent_rng"])
+        super().load_state_dict(state)
         self.images, self.resolution = state["images"], state["resolution"]
-        self.d_steps_done = state["d_steps"]
