@@ -9,6 +9,7 @@ built once per cell, before training, so a missing extractor fails early.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,36 +135,28 @@ class Evaluator:
     ):
         """Samples from the latent bank, in chunks, on CPU, with the model in eval mode."""
         z, labels = self.latent_bank(sampler, count, selection, truncation)
-        module = sampler.module
-        was_training = module.training
-        module.eval()
-        try:
-            out = [
-                sampler(
-                    z[i : i + self.chunk].to(self.device),
-                    labels[i : i + self.chunk].to(self.device),
-                ).cpu()
-                for i in range(0, len(z), self.chunk)
-            ]
-        finally:
-            module.train(was_training)
-        return torch.cat(out), labels
+        with _eval_mode(sampler.module):
+            return self._forward(sampler, z, labels), labels
+
+    def _forward(self, sampler, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        out = [
+            sampler(
+                z[i : i + self.chunk].to(self.device), labels[i : i + self.chunk].to(self.device)
+            ).cpu()
+            for i in range(0, len(z), self.chunk)
+        ]
+        return torch.cat(out)
 
     @torch.no_grad()
     def picture_columns(self, sampler, count: int) -> list[torch.Tensor]:
         """The columns of a sample picture for the first ``count`` bank entries (on CPU):
         the samples alone, or a translator's source, output and target, or a coupled
         model's pair (``Sampler.columns``)."""
-        samples, _ = self.generate(sampler, count)
-        bank, _ = self.latent_bank(sampler, count)
-        device = next(sampler.module.parameters()).device
-        module = sampler.module
-        was_training = module.training
-        module.eval()
-        try:
-            return [c.cpu() for c in sampler.columns(bank.to(device), samples.to(device))]
-        finally:
-            module.train(was_training)
+        bank, labels = self.latent_bank(sampler, count)
+        with _eval_mode(sampler.module):
+            samples = self._forward(sampler, bank, labels)
+            columns = sampler.columns(bank.to(self.device), samples.to(self.device))
+            return [column.cpu() for column in columns]
 
     def mode_metrics(self) -> list[str]:
         """The class-count metrics scored again on ``mode_samples`` at the final evaluation
@@ -284,3 +277,14 @@ class Evaluator:
             samples, labels, self.data, self.bridge, len(samples), reference_split="test"
         )
         return frechet_distance(context)
+
+
+@contextlib.contextmanager
+def _eval_mode(module: torch.nn.Module):
+    """``module`` in eval mode for the block, then back in the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)

@@ -41,6 +41,14 @@ def _steps(start: int, final: int) -> list[int]:
     return [start << k for k in range(int(math.log2(final // start)) + 1)]
 
 
+def _blocks(width: int, count: int) -> nn.ModuleList:
+    """``count`` blocks of two 3×3 equalised convs at ``width`` channels (one per doubling)."""
+    return nn.ModuleList(
+        nn.ModuleList([EqualizedConv2d(width, width, 3), EqualizedConv2d(width, width, 3)])
+        for _ in range(count)
+    )
+
+
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, LEAK)
 
@@ -53,10 +61,7 @@ class ProGenerator(nn.Module):
         self.norm = PixelNorm()
         self.dense = EqualizedLinear(latent_dim, width * 16, gain=SQRT2 / 4)
         self.first = EqualizedConv2d(width, width, 3)
-        self.blocks = nn.ModuleList(
-            nn.ModuleList([EqualizedConv2d(width, width, 3), EqualizedConv2d(width, width, 3)])
-            for _ in self.resolutions[1:]
-        )
+        self.blocks = _blocks(width, len(self.resolutions) - 1)
         self.to_rgb = nn.ModuleList(
             EqualizedConv2d(width, channels, 1, gain=1.0) for _ in self.resolutions
         )
@@ -97,10 +102,7 @@ class ProDiscriminator(nn.Module):
         super().__init__()
         self.resolutions = _steps(4, final)
         self.from_rgb = nn.ModuleList(EqualizedConv2d(channels, width, 1) for _ in self.resolutions)
-        self.blocks = nn.ModuleList(
-            nn.ModuleList([EqualizedConv2d(width, width, 3), EqualizedConv2d(width, width, 3)])
-            for _ in self.resolutions[1:]
-        )
+        self.blocks = _blocks(width, len(self.resolutions) - 1)
         self.stddev = MinibatchStdDev(group_size)
         self.last_conv = EqualizedConv2d(width + 1, width, 3)
         self.dense = EqualizedLinear(width * 16, width)
