@@ -85,3 +85,85 @@ def test_a_kill_in_the_middle_of_a_fade_resumes_bit_identically(tmp_path):
 def test_settings_progan_cannot_train_with_are_refused(axes, message):
     with pytest.raises(ValueError, match=message):
         make_cell("progan_digits", "digits", DIGITS16, **axes)
+
+
+@pytest.mark.slow  # ~30 s of CLI runs; the in-process mid-fade resume test above is the fast check
+def test_sigkill_during_a_fade_then_rerun_gives_the_uninterrupted_result(write_suite, tmp_path):
+    """Through the CLI, as a user would: kill -9 while the 8-px resolution fades in (its fade
+    spans ticks 2–26 of 40), run again, and every tensor of the final checkpoint and the last
+    tick record equal those of a run never interrupted."""
+    import json
+    import os
+    import signal
+    import time
+
+    from conftest import run_cli, spawn_cli, training_values
+
+    path = write_suite(
+        """
+        name = "fade"
+        seeds = [0]
+        [[datasets]]
+        name = "digits"
+        params = { resolution = 16 }
+        [[variants]]
+        preset = "progan_digits"
+        width = 8
+        batch_size = 4
+        stabilise_kimg = 0.024
+        fade_kimg = 0.4
+        [budget]
+        g_steps = 160
+        ticks = 40
+        [evaluation]
+        metrics = []
+        """
+    )
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    proc = spawn_cli("run", path, results=killed)
+    try:
+        deadline, samples = time.time() + 300, None
+        while time.time() < deadline and proc.poll() is None:
+            samples = next(killed.glob("runs/fade/*/samples"), None)
+            if samples is not None and len(list(samples.glob("*.png"))) >= 3:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    cell = samples.parent
+    shown = torch.load(cell / "checkpoint.pt", weights_only=True)["recipe"]["images"]
+    assert 24 < shown < 24 + 400, f"killed at {shown} images, not during the 8-px fade"
+    resumed = run_cli("run", path, results=killed, timeout=600)
+    assert resumed.returncode == 0 and "resuming at iteration" in resumed.stderr, resumed.stderr
+    assert run_cli("run", path, results=straight, timeout=600).returncode == 0
+
+    def final(root):
+        cell = next(root.glob("runs/fade/*/state.json")).parent
+        record = json.loads((cell / "state.json").read_text())["record"]
+        return record, torch.load(cell / "checkpoint.pt", weights_only=True)["recipe"]
+
+    (record_a, state_a), (record_b, state_b) = final(killed), final(straight)
+    assert training_values(record_a) == training_values(record_b)
+    for part in ("generator", "discriminator", "generator_ema", "opt_g", "opt_d"):
+        flat_a = torch.nn.utils.parameters_to_vector(
+            [t for t in _tensors(state_a[part]) if t.is_floating_point()]
+        )
+        flat_b = torch.nn.utils.parameters_to_vector(
+            [t for t in _tensors(state_b[part]) if t.is_floating_point()]
+        )
+        assert torch.equal(flat_a, flat_b), part
+
+
+def _tensors(state) -> list[torch.Tensor]:
+    """Every tensor in a (nested) state dict, in a fixed order."""
+    if isinstance(state, torch.Tensor):
+        return [state.flatten()]
+    if isinstance(state, dict):
+        return [t for key in sorted(state, key=str) for t in _tensors(state[key])]
+    if isinstance(state, list | tuple):
+        return [t for item in state for t in _tensors(item)]
+    return []

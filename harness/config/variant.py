@@ -68,7 +68,8 @@ TRANSLATION_AXES = (
     "tied",
 )
 
-GROWING_AXES = ("stabilise_kimg", "fade_kimg", "drift")
+GROWING_AXES = ("stabilise_kimg", "fade_kimg", "drift", "reg_interval")
+STYLE_AXES = ("mapping_layers", "mapping_lr", "style_mixing")
 
 
 class VariantSpec(Strict):
@@ -91,6 +92,7 @@ class VariantSpec(Strict):
             "init",
             *TRANSLATION_AXES,
             *GROWING_AXES,
+            *STYLE_AXES,
         }
     )
 
@@ -149,6 +151,17 @@ class VariantSpec(Strict):
     stabilise_kimg: float = Field(0.0, ge=0, description="ProGAN: kimg at each resolution, α = 1")
     fade_kimg: float = Field(0.0, ge=0, description="ProGAN: kimg of each fade-in (α 0 → 1)")
     drift: float = Field(0.0, ge=0, description="ProGAN: weight of E[D(x)²] on reals in D's loss")
+    reg_interval: int = Field(
+        1, ge=1, description="lazy regularisation: D's penalty every N D steps, weighted by N"
+    )
+    # Style-based G (StyleGAN).
+    mapping_layers: int = Field(8, ge=1, description="StyleGAN: dense layers of z → w")
+    mapping_lr: float = Field(
+        0.01, gt=0, le=1, description="StyleGAN: the mapping net's learning-rate multiplier"
+    )
+    style_mixing: float = Field(
+        0.0, ge=0, le=1, description="StyleGAN: probability of mixing two latents' styles"
+    )
 
 
 # Axes only some architectures implement, and which: set elsewhere, they are an error.
@@ -165,6 +178,8 @@ ARCHITECTURE_AXES = {
     "kernel": ("unet", "resnet_translator"),
     "downsamplings": ("resnet_translator",),
     "blocks": ("resnet_translator",),
+    "mapping_layers": ("stylegan",),
+    "mapping_lr": ("stylegan",),
 }
 
 # Axes only some recipes use, and which.
@@ -175,9 +190,11 @@ RECIPE_AXES = {
     "pool_size": ("cyclegan",),
     "lr_decay": ("pix2pix", "cyclegan"),
     "tied": ("cogan",),
-    "stabilise_kimg": ("progan",),
-    "fade_kimg": ("progan",),
-    "drift": ("progan",),
+    "stabilise_kimg": ("progan", "stylegan"),
+    "fade_kimg": ("progan", "stylegan"),
+    "drift": ("progan", "stylegan"),
+    "reg_interval": ("progan", "stylegan"),
+    "style_mixing": ("stylegan",),
 }
 
 
@@ -228,6 +245,10 @@ class VariantEntry(Strict):
     stabilise_kimg: float | None = Field(None, ge=0)
     fade_kimg: float | None = Field(None, ge=0)
     drift: float | None = Field(None, ge=0)
+    reg_interval: int | None = Field(None, ge=1)
+    mapping_layers: int | None = Field(None, ge=1)
+    mapping_lr: float | None = Field(None, gt=0, le=1)
+    style_mixing: float | None = Field(None, ge=0, le=1)
 
     @field_validator("preset")
     @classmethod
@@ -303,12 +324,18 @@ class VariantEntry(Strict):
                     f"'{spec.recipe}' (preset '{spec.preset}'); allowed: {axis} = {default!r} "
                     f"(its default), or a preset of that recipe"
                 )
-        if spec.recipe == "progan":
-            if spec.fade_kimg <= 0:
-                raise ValueError(
-                    "recipe 'progan' fades each new resolution in over fade_kimg; "
-                    "allowed: fade_kimg > 0"
-                )
+        if spec.recipe == "progan" and spec.fade_kimg <= 0:
+            raise ValueError(
+                "recipe 'progan' fades each new resolution in over fade_kimg; "
+                "allowed: fade_kimg > 0"
+            )
+        if spec.recipe == "stylegan" and spec.stabilise_kimg > 0 and spec.fade_kimg <= 0:
+            raise ValueError(
+                f"stabilise_kimg {spec.stabilise_kimg:g} is a growth phase, but fade_kimg 0 "
+                "keeps StyleGAN's structure fixed; allowed: fade_kimg > 0 (grown on ProGAN's "
+                "schedule) or stabilise_kimg = 0"
+            )
+        if spec.recipe in ("progan", "stylegan"):
             if spec.batch_size > 4 and spec.batch_size % 4:
                 raise ValueError(
                     f"batch_size {spec.batch_size} does not split into ProGAN's minibatch-"

@@ -33,6 +33,7 @@ CAPABILITIES = {
     "paired_target": "the true target of every test source (paired or synthetic translation)",
     "cycle": "a translator with an inverse map (CycleGAN)",
     "coupled": "a generator of image pairs from one latent (CoGAN)",
+    "styles": "a style-based generator whose layers take separate styles (StyleGAN)",
 }
 
 
@@ -368,6 +369,14 @@ for name, target, higher, needs, reference, doc in (
         (frozenset({"images", "coupled"}),),
         False,
         "CoGAN: fraction of pairs (G_A(z), G_B(z)) that per-domain logistic regressions on real images give one label.",
+    ),
+    (
+        "coarse_style_margin",
+        "harness.evaluate.styles:coarse_style_margin",
+        True,
+        (frozenset({"images", "classifier", "styles"}),),
+        False,
+        "StyleGAN: how much more often an image mixed from two latents takes the class of the one giving its coarse (4×4, 8×8) styles than of the one giving the rest.",
     ),
 ):
     register_metric(

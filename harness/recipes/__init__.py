@@ -92,5 +92,13 @@ RECIPES.register(
     family="growing",
     version=1,
 )
+RECIPES.register(
+    "stylegan",
+    "harness.recipes.progressive:StyleGAN",
+    doc="Style-based G with style mixing, per-layer noise, tracked mean w, lazy R1; optionally grown (Karras et al. 2019).",
+    offers=("styles",),
+    family="growing",
+    version=1,
+)
 
 __all__ = ["RECIPES"]

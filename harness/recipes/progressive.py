@@ -25,6 +25,7 @@ from harness.recipes.growing import GrowthSchedule
 from harness.train.seeding import derive_seed
 from harness.variants import ARCHITECTURES, LOSSES, PENALTIES
 from harness.variants.nets.karras import fade_reals
+from harness.variants.nets.stylegan_layers import mixing_cutoff
 from harness.variants.optimizers import make_optimizer
 
 START = 4  # ProGAN grows from 4×4
@@ -77,14 +78,20 @@ class ProGAN(PartsState, Recipe):
         self.G, self.D = generator.to(device), discriminator.to(device)
         self.G_ema = copy.deepcopy(self.G).eval() if spec.ema > 0 else None
         self.final = data.info.shape[-1]
-        self.schedule = GrowthSchedule(
-            START, self.final, round(spec.stabilise_kimg * 1000), round(spec.fade_kimg * 1000)
-        )
+        self.schedule = None  # a fixed structure at the final resolution
+        if self.grows():
+            self.schedule = GrowthSchedule(
+                START, self.final, round(spec.stabilise_kimg * 1000), round(spec.fade_kimg * 1000)
+            )
         self.opt_g, self.opt_d = self._optimizers()
         self.latent_rng = torch.Generator().manual_seed(derive_seed(seed, "latent"))
         self.images = 0  # real images shown to D
-        self.resolution = START
+        self.resolution = self.stage()[0]
         self.steps_done = 0  # D steps
+        self.last_penalty = torch.tensor(0.0)  # a lazy penalty's latest value, for the stats
+
+    def grows(self) -> bool:
+        return True
 
     def _optimizers(self):
         return (
@@ -106,7 +113,21 @@ class ProGAN(PartsState, Recipe):
 
     def stage(self) -> tuple[int, float]:
         """The (resolution, α) of the next step."""
-        return self.schedule.at(self.images)
+        return self.schedule.at(self.images) if self.schedule else (self.final, 1.0)
+
+    def _fakes(self, resolution: int, alpha: float, count: int) -> torch.Tensor:
+        """``count`` generated images at (resolution, α), for a training step."""
+        return self.G(self._latents(count), None, resolution, alpha)
+
+    def _after_g_step(self) -> None:
+        """EMA of G's weights (its buffers copied)."""
+        if self.G_ema is None:
+            return
+        with torch.no_grad():
+            for ema_p, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+                ema_p.lerp_(p, 1 - self.spec.ema)
+            for ema_b, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+                ema_b.copy_(b)
 
     def sampler(self) -> Sampler:
         module = self.G_ema if self.G_ema is not None else self.G
@@ -119,18 +140,20 @@ class ProGAN(PartsState, Recipe):
         if resolution != self.resolution:  # new layers: the optimisers start afresh
             self.opt_g, self.opt_d = self._optimizers()
             self.resolution = resolution
-        G, D = Staged(self.G, resolution, alpha), Staged(self.D, resolution, alpha)
-        for _ in range(spec.d_steps):
+        D = Staged(self.D, resolution, alpha)
+        for index in range(spec.d_steps):
             real, _ = batches.take("real", size)
             real = reals_at(real, resolution, alpha)
             with torch.no_grad():
-                fake = G(self._latents(size))
+                fake = self._fakes(resolution, alpha, size)
             real_out, fake_out = D(real), D(fake)
             d_loss = self.loss.d_loss(real_out, fake_out)
-            penalty = None
-            if self.penalty.term is not None:
+            # Lazy regularisation: the penalty on every reg_interval-th D step, weighted by it.
+            lazy = (self.steps_done + index) % spec.reg_interval == 0
+            if self.penalty.term is not None and lazy:
                 penalty = self.penalty.term(D, real, fake, None, self.latent_rng)
-                d_loss = d_loss + spec.penalty_weight * penalty
+                d_loss = d_loss + spec.penalty_weight * spec.reg_interval * penalty
+                self.last_penalty = penalty.detach()
             if spec.drift > 0:
                 d_loss = d_loss + spec.drift * real_out.square().mean()
             self.opt_d.zero_grad(set_to_none=True)
@@ -142,15 +165,12 @@ class ProGAN(PartsState, Recipe):
         self.steps_done += spec.d_steps
 
         self.D.requires_grad_(False)
-        g_loss = self.loss.g_loss(D(G(self._latents(size))))
+        g_loss = self.loss.g_loss(D(self._fakes(resolution, alpha, size)))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
         self.D.requires_grad_(True)
-        if self.G_ema is not None:
-            with torch.no_grad():
-                for ema_p, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
-                    ema_p.lerp_(p, 1 - spec.ema)
+        self._after_g_step()
         stats = {
             "loss_d": d_loss.detach(),
             "loss_g": g_loss.detach(),
@@ -159,8 +179,8 @@ class ProGAN(PartsState, Recipe):
             "resolution": torch.tensor(float(resolution)),
             "alpha": torch.tensor(float(alpha)),
         }
-        if penalty is not None:
-            stats["penalty"] = penalty.detach()
+        if self.penalty.term is not None:
+            stats["penalty"] = self.last_penalty
         return StepResult(stats, self.examples_per_step())
 
     def _parts(self) -> dict:
@@ -169,8 +189,78 @@ class ProGAN(PartsState, Recipe):
         return {name: part for name, part in parts.items() if part is not None}
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "images": self.images, "resolution": self.resolution}
+        state = {**super().state_dict(), "images": self.images, "resolution": self.resolution}
+        return state | {"last_penalty": self.last_penalty}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.images, self.resolution = state["images"], state["resolution"]
+        self.last_penalty = state.get("last_penalty", torch.tensor(0.0))
+
+
+class StyleSampler(Sampler):
+    """StyleGAN's sampler: G (its EMA) at the run's (resolution, α), upsampled to the final
+    size; ``mix`` draws images with the styles of one latent on the first ``cutoff`` layers
+    and another's on the rest (the paper's style mixing, Fig. 3), for the style metrics."""
+
+    def __init__(self, module: Grown, latent_dim: int) -> None:
+        super().__init__(module, latent_dim, False)
+
+    def mix(self, first: torch.Tensor, second: torch.Tensor, cutoff: int) -> torch.Tensor | None:
+        """Images of ``first``'s styles below ``cutoff`` and ``second``'s from it on, their
+        noise derived from both latents; None when G runs no layer from ``cutoff`` on yet."""
+        grown = self.module
+        G = grown.net
+        if G.layers_at(grown.resolution) <= cutoff:
+            return None
+        device = G.w_avg.device
+        first, second = first.to(device), second.to(device)
+        ws = torch.cat([G.styles(first)[:, :cutoff], G.styles(second)[:, cutoff:]], dim=1)
+        noise = G.latent_noise(torch.cat([first, second], dim=1), grown.resolution)
+        images = G.synthesis(ws, noise, grown.resolution, grown.alpha)
+        return F.interpolate(images, size=(grown.final,) * 2, mode="nearest")
+
+
+W_AVG_BETA = 0.995  # the tracked mean w: an EMA of the batch mean w (StyleGAN's dlatent_avg)
+
+
+class StyleGAN(ProGAN):
+    """StyleGAN (v1; Karras, Laine & Aila 2019) on ProGAN's loop: the style-based G of
+    ``harness.variants.nets.stylegan`` against ProGAN's D; style mixing with probability
+    ``style_mixing`` (one crossover layer per batch, uniform on [1, layers run)); per-layer
+    noise from a generator of its own; the tracked mean w (EMA 0.995 of the batch mean of the
+    first latent's w) kept in G and copied into its EMA; the variant's loss and penalty (the
+    paper: non-saturating logistic with R1) with the penalty every ``reg_interval`` D steps;
+    grown on ProGAN's schedule when ``fade_kimg`` > 0, otherwise a fixed structure at the final
+    resolution. Evaluation samples G's EMA at ψ = 1 (no truncation)."""
+
+    name = "stylegan"
+
+    def __init__(self, spec, data, device: torch.device, seed: int) -> None:
+        super().__init__(spec, data, device, seed)
+        self.noise_rng = torch.Generator().manual_seed(derive_seed(seed, "noise"))
+        self.mixing_rng = torch.Generator().manual_seed(derive_seed(seed, "mixing"))
+
+    def grows(self) -> bool:
+        return self.spec.fade_kimg > 0
+
+    def _fakes(self, resolution: int, alpha: float, count: int) -> torch.Tensor:
+        G = self.G
+        ws = G.styles(self._latents(count))
+        with torch.no_grad():
+            G.w_avg.lerp_(ws[:, 0].detach().mean(0), 1 - W_AVG_BETA)
+        layers = G.layers_at(resolution)
+        cutoff = mixing_cutoff(layers, self.spec.style_mixing, self.mixing_rng)
+        if cutoff < layers:
+            mixed = G.styles(self._latents(count))
+            ws = torch.cat([ws[:, :cutoff], mixed[:, cutoff:]], dim=1)
+        noise = G.draw_noise(count, resolution, self.noise_rng, self.device)
+        return G.synthesis(ws, noise, resolution, alpha)
+
+    def sampler(self) -> Sampler:
+        module = self.G_ema if self.G_ema is not None else self.G
+        resolution, alpha = self.stage()
+        return StyleSampler(Grown(module, resolution, alpha, self.final), self.spec.latent_dim)
+
+    def _parts(self) -> dict:
+        return super()._parts() | {"noise_rng": self.noise_rng, "mixing_rng": self.mixing_rng}

@@ -33,6 +33,17 @@ def gradient_penalty(discriminator, real, fake, labels, generator):
     return (grad.flatten(1).norm(dim=1) - 1).square().mean()
 
 
+def r1_penalty(discriminator, real, fake, labels, generator):
+    """R1: half the squared norm of D's gradient at the real images, batch mean (Mescheder et
+    al. 2018), so that penalty_weight is γ as StyleGAN's papers state it."""
+    import torch
+
+    real = real.detach().requires_grad_(True)
+    out = discriminator(real, labels)
+    (grad,) = torch.autograd.grad(out.sum(), real, create_graph=True)
+    return 0.5 * grad.flatten(1).square().sum(dim=1).mean()
+
+
 def clip_weights(discriminator, variant) -> None:
     """Clamp every critic parameter to [-c, c] (Arjovsky et al. 2017)."""
     import torch
@@ -47,6 +58,11 @@ PENALTIES.register(
     "gradient_penalty",
     Penalty(term=gradient_penalty),
     doc="Gradient penalty, weight = penalty_weight (WGAN-GP, Gulrajani et al. 2017).",
+)
+PENALTIES.register(
+    "r1",
+    Penalty(term=r1_penalty),
+    doc="R1 on reals, (γ/2)·E‖∇D(x)‖² with γ = penalty_weight (Mescheder et al. 2018; StyleGAN).",
 )
 PENALTIES.register(
     "weight_clip",

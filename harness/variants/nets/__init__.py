@@ -70,6 +70,15 @@ ARCHITECTURES.register(
     version=1,
 )
 ARCHITECTURES.register(
+    "stylegan",
+    "harness.variants.nets.stylegan:build",
+    doc="StyleGAN (v1): mapping net, constant input, AdaIN, per-layer noise; ProGAN's D (Karras et al. 2019).",
+    kinds=("images",),
+    conditional=False,
+    family="growing",
+    version=1,
+)
+ARCHITECTURES.register(
     "cogan",
     "harness.variants.nets.coupled:build",
     doc="CoGAN: two G sharing their input-side layers, two D sharing their output-side layers (Liu & Tuzel 2016).",
