@@ -5,6 +5,7 @@ layers learn at the multiplier times the rate, R1 and lazy regularisation, resum
 
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 from conftest import make_cell
@@ -12,6 +13,7 @@ from conftest import make_cell
 from harness.data import load_dataset
 from harness.evaluate.evaluator import Evaluator
 from harness.runner import cache_root
+from harness.study import default_storage
 from harness.train.loop import Trainer
 from harness.variants.nets.stylegan import StyleGenerator
 from harness.variants.penalties import r1_penalty
@@ -203,3 +205,72 @@ def test_the_coarse_style_margin_reads_which_layers_decide_the_class(tmp_path, b
                 layer.noise.weight.zero_()
     scores = evaluator.evaluate(trainer.recipe.sampler())
     assert scores["coarse_style_margin_200_cls"] == pytest.approx(expected)
+
+
+GROWING_SUITE = """
+name = "growing"
+seeds = [0]
+
+[[datasets]]
+name = "digits"
+label = "digits16"
+params = { resolution = 16 }
+
+[[variants]]
+preset = "progan_digits"
+width = 8
+batch_size = 4
+stabilise_kimg = 0.016
+fade_kimg = 0.016
+
+[[variants]]
+preset = "stylegan_digits"
+width = 8
+batch_size = 4
+latent_dim = 8
+
+[budget]
+g_steps = 20
+ticks = 2
+
+[evaluation]
+metrics = ["fid", "coarse_style_margin"]
+num_samples = 200
+
+[study]
+variant = "stylegan_digits"
+objective = "fid"
+trials = 2
+
+[study.space]
+style_mixing = { type = "float", low = 0.0, high = 1.0 }
+penalty_weight = { type = "float", low = 0.001, high = 1.0, log = true }
+"""
+
+
+def test_progan_and_stylegan_run_report_and_study_like_any_variant(write_suite, tmp_path):
+    """Both growing variants through the generic run, leaderboard and Optuna study: the
+    leaderboard ranks both with the style metric where it applies, and a study searches
+    StyleGAN's own axes with no special case."""
+    import io
+
+    from harness import api
+
+    path = str(write_suite(GROWING_SUITE))
+    results, out, err = str(tmp_path / "results"), io.StringIO(), io.StringIO()
+    assert api.run(path, results_dir=results, out=out, err=err, device="cpu") == 0, err.getvalue()
+    reports = tmp_path / "reports"
+    code = api.report(path, results_dir=results, out_dir=str(reports), figures=False, out=out)
+    assert code == 0, err.getvalue()
+    table = (reports / "leaderboard.csv").read_text()
+    assert "progan_digits" in table and "stylegan_digits" in table
+    rows = [line for line in table.splitlines() if "coarse_style_margin_200_cls" in line]
+    assert rows and all("stylegan_digits" in line for line in rows)
+    code = api.study(path, results_dir=results, out=out, err=err, device="cpu")
+    assert code == 0, err.getvalue()
+
+    storage = default_storage(tmp_path / "results")
+    (name,) = optuna.get_all_study_names(storage)
+    trials = optuna.load_study(study_name=name, storage=storage).trials
+    assert len(trials) == 2 and all(t.state.name == "COMPLETE" for t in trials)
+    assert {"style_mixing", "penalty_weight"} <= set(trials[0].params)

@@ -18,6 +18,9 @@ Registered recipes:
 - ``cogan``: two coupled GANs on two unpaired domains (``harness.recipes.coupled``);
 - ``progan``: progressive growing from 4×4 (``harness.recipes.progressive``, its schedule in
   ``harness.recipes.growing``); one batch size throughout for now.
+- ``stylegan``: StyleGAN (v1) on ProGAN's loop: style mixing, per-layer noise, the tracked
+  mean w, the penalty every ``reg_interval`` D steps (lazy regularisation), grown only when
+  ``fade_kimg`` > 0; it ``offers`` ``styles`` (a sampler that mixes two latents' styles).
 
 A recipe's registry entry says what it ``needs`` from a dataset (capabilities, as metrics
 declare them: ``paired`` training pairs, ``unpaired`` domains), what it ``offers`` metrics
@@ -26,15 +29,12 @@ default: G from a latent; ``translator``: G from an image; ``coupled``: CoGAN's 
 ``growing``: nets run at a resolution and fade α), and
 the ``losses`` it implements; suites are checked against them before anything runs.
 
-How the families still to come plug in (ProGAN, above, is built as its entry here said: the
+How the families plug in (ProGAN and StyleGAN, above, are built as this list said: the
 resolution and α derived from images seen, reals pooled and blended, optimisers reset at each
-growth, a ``Sampler`` that upsamples to the final resolution; a batch size per resolution
-would make ``examples_per_step`` follow the schedule):
-
-- **Style-based G with lazy regularisation (StyleGAN)**: mapping net, constant input, AdaIN
-  and noise live in the nets; style mixing and the R1 penalty every k steps live in ``step``
-  (the step counter is recipe state); truncation and the tracked mean w live in its
-  ``Sampler`` (``draw`` and ``__call__``) with ψ = 1 for metrics by default.
+growth, a ``Sampler`` that upsamples to the final resolution; mapping net, constant input,
+AdaIN and noise in the nets, style mixing and the lazy penalty in ``step``, the tracked mean
+w in G, ψ = 1 for metrics; a batch size per resolution would make ``examples_per_step``
+follow the schedule):
 - **Two coupled domains (CoGAN)**: two G and two D with tied layers in one recipe; ``step``
   takes batches from the streams "A" and "B" of a two-domain modality; its ``Sampler``
   returns image pairs from one latent, scored by pair metrics that declare that need.

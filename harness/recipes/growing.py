@@ -1,7 +1,7 @@
 """ProGAN's growth schedule (Karras et al. 2018, §2 and §A.1), as a function of the number of
 real images shown, so a run resumed from any checkpoint (in the middle of a fade included)
-continues it exactly. The ProGAN recipe (still to come, with StyleGAN's optional growing) reads
-it every step; see ``harness.variants.nets.karras`` for the layers.
+continues it exactly. The ProGAN recipe and StyleGAN's optional growing
+(``harness.recipes.progressive``) read it every step; see ``harness.variants.nets.karras`` for the layers.
 
 Training starts at ``start`` px and stabilises there for ``stabilise_images``; each doubling
 then fades the new resolution in over ``fade_images`` (α rising linearly from 0 to 1) and

@@ -4,7 +4,12 @@ resumed in the middle of a fade continues it bit for bit), the newest block fade
 ``fade_kimg`` and stabilised over ``stabilise_kimg``; the real images shown at the current
 resolution (average-pooled) and blended the same way during a fade; the optimisers' state
 reset at each growth; the variant's loss and penalty (the paper: WGAN-GP) plus the drift term
-``drift`` · E[D(x)²] on reals; EMA of G. The nets: ``harness.variants.nets.progan``.
+``drift`` · E[D(x)²] on reals, the penalty every ``reg_interval`` D steps (weighted by it;
+1: every step, as the paper); EMA of G. The nets: ``harness.variants.nets.progan``.
+
+StyleGAN (Karras, Laine & Aila 2019) is the same loop with its own G and fake images (style
+mixing, per-layer noise, the tracked mean w; ``StyleGAN`` below), grown on the same schedule
+only when ``fade_kimg`` > 0.
 
 Evaluation sees the final resolution only: the sampler's images are G's output at the
 resolution (and α) the run has reached, upsampled by nearest neighbour to the final size, so

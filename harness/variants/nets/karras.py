@@ -1,6 +1,6 @@
 """Layers of the progressive and style-based GANs (Karras et al. 2018, 2019), written from the
-papers. They are the building blocks of the ProGAN and StyleGAN recipes still to come (the
-issue on ProGAN and StyleGAN); nothing registered uses them yet.
+papers: the building blocks of ProGAN's nets (``harness.variants.nets.progan``) and of
+StyleGAN's (``harness.variants.nets.stylegan``).
 
 - ``EqualizedLinear`` / ``EqualizedConv2d`` (ProGAN §4.1, "equalized learning rate"): weights
   stored as draws of N(0, 1/lr_multiplier²), used scaled at run time by

@@ -1,6 +1,7 @@
 """ProGAN's growing networks (Karras et al. 2018, §2–4 and Table 2), written from the paper, at
-a constant width (the CPU scale; the paper halves the width above 32 px). Not registered yet:
-the ProGAN recipe that trains them on ``harness.recipes.growing``'s schedule is still to come.
+a constant width (the CPU scale; the paper halves the width above 32 px); architecture
+``progan``, trained by the ``progan`` recipe (``harness.recipes.progressive``) on
+``harness.recipes.growing``'s schedule. StyleGAN uses the same D.
 
 - G: the pixel-normalised latent → an equalised dense layer to ``width`` × 4 × 4 (gain √2/4, as
   the paper's code matches the original Theano implementation), leaky ReLU 0.2 and pixel norm,

@@ -1,6 +1,5 @@
 """StyleGAN's (v1) building blocks (Karras, Laine & Aila 2019, §2–3 and Appendix C), written
-from the paper. The StyleGAN recipe that assembles them is still to come (the issue on ProGAN
-and StyleGAN); nothing registered uses them yet.
+from the paper; ``harness.variants.nets.stylegan`` assembles them into StyleGAN's generator.
 
 - ``MappingNetwork``: z, pixel-normalised, through equalised dense layers with leaky ReLU to w;
   its layers learn at ``lr_multiplier`` (the paper: 0.01) times the rate of the rest.
