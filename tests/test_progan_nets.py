@@ -49,3 +49,39 @@ def test_d_at_alpha_zero_judges_the_pooled_image_as_the_lower_resolution_d(nets)
     assert D.last_conv.weight.shape[1] == 8 + 1  # the stddev map is one more input feature
     with pytest.raises(ValueError, match="px at resolution"):
         D(x, resolution=8)
+
+
+def test_the_papers_feature_maps_halve_per_resolution_up_to_their_cap():
+    from harness.variants.nets.progan import feature_maps
+
+    # ProGAN's CIFAR-10 nets: fmap_base 4096, fmap_max 512 → 512 to 16 px, 256 at 32 px.
+    maps = feature_maps([4, 8, 16, 32], 7, fmap_base=4096, fmap_max=512)
+    assert maps == {0: 512, 4: 512, 8: 512, 16: 512, 32: 256}
+    assert feature_maps([4, 8], 7) == {0: 7, 4: 7, 8: 7}  # no fmap_base: width throughout
+    G = ProGenerator(8, 3, 32, 7, fmap_base=256, fmap_max=64)  # 64, 64, 32, 16 channels
+    D = ProDiscriminator(3, 32, 7, fmap_base=256, fmap_max=64)
+    assert [rgb.weight.shape[1] for rgb in G.to_rgb] == [64, 64, 32, 16]
+    assert [rgb.weight.shape[0] for rgb in D.from_rgb] == [64, 64, 32, 16]
+    with torch.no_grad():
+        for resolution in (4, 8, 16, 32):
+            images = G(torch.randn(4, 8), resolution=resolution, alpha=0.5)
+            assert images.shape == (4, 3, resolution, resolution)
+            assert D(images, resolution=resolution, alpha=0.5).shape == (4,)
+
+
+def test_a_gradient_penalty_with_target_norm_is_its_closed_form():
+    from harness.variants.penalties import gradient_penalty
+
+    weight = torch.randn(1, 2, 3, 3)
+
+    def D(x, labels=None):  # linear: the gradient is the weight everywhere
+        return (x * weight).flatten(1).sum(1)
+
+    real, fake = torch.randn(4, 2, 3, 3), torch.randn(4, 2, 3, 3)
+    norm = weight.norm().item()
+    generator = torch.Generator().manual_seed(0)
+    assert gradient_penalty(D, real, fake, None, generator).item() == pytest.approx(
+        (norm - 1) ** 2, rel=1e-5
+    )
+    value = gradient_penalty(D, real, fake, None, generator, penalty_target=750.0).item()
+    assert value == pytest.approx(((norm - 750) / 750) ** 2, rel=1e-5)

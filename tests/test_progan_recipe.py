@@ -80,7 +80,12 @@ def test_a_kill_in_the_middle_of_a_fade_resumes_bit_identically(tmp_path):
 
 @pytest.mark.parametrize(
     ("axes", "message"),
-    [({"fade_kimg": 0.0}, "fade_kimg > 0"), ({"batch_size": 6}, "multiple of 4")],
+    [
+        ({"fade_kimg": 0.0}, "fade_kimg > 0"),
+        ({"batch_size": 6}, "multiple of 4"),
+        ({"penalty": "r1", "penalty_target": 750.0}, "penalty_target is the target gradient norm"),
+        ({"attention": 8}, "attention is implemented by the resnet architecture"),
+    ],
 )
 def test_settings_progan_cannot_train_with_are_refused(axes, message):
     with pytest.raises(ValueError, match=message):

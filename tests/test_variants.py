@@ -52,8 +52,11 @@ def test_every_preset_builds_and_steps(preset, dataset, tmp_path):
     if KIND[dataset] == "images" and PRESETS.meta(preset)["resolution"]:
         params = {**params, "resolution": PRESETS.meta(preset)["resolution"]}  # its image size
     small = {"width": 16, "batch_size": 32, "latent_dim": 24}  # 24: 2, 3 or 4 z chunks
-    if make_cell(preset, dataset, params).variant.d_width:  # a preset with its own D width
+    preset_spec = make_cell(preset, dataset, params).variant
+    if preset_spec.d_width:  # a preset with its own D width
         small["d_width"] = 16
+    if preset_spec.fmap_base:  # the papers' feature maps per resolution, shrunk
+        small |= {"fmap_base": 64, "fmap_max": 16}
     cell = make_cell(preset, dataset, params, **small)
     trainer = build(cell, tmp_path)
     recipe = trainer.recipe

@@ -70,6 +70,7 @@ TRANSLATION_AXES = (
 
 GROWING_AXES = ("stabilise_kimg", "fade_kimg", "drift", "reg_interval")
 STYLE_AXES = ("mapping_layers", "mapping_lr", "style_mixing")
+KARRAS_AXES = ("fmap_base", "fmap_max", "penalty_target")
 
 
 class VariantSpec(Strict):
@@ -93,6 +94,7 @@ class VariantSpec(Strict):
             *TRANSLATION_AXES,
             *GROWING_AXES,
             *STYLE_AXES,
+            *KARRAS_AXES,
         }
     )
 
@@ -154,6 +156,14 @@ class VariantSpec(Strict):
     reg_interval: int = Field(
         1, ge=1, description="lazy regularisation: D's penalty every N D steps, weighted by N"
     )
+    # The Karras et al. nets' feature maps per resolution, and WGAN-GP's target norm.
+    fmap_base: int = Field(
+        0, ge=0, description="ProGAN/StyleGAN: channels min(fmap_base/2^stage, fmap_max); 0: width"
+    )
+    fmap_max: int = Field(0, ge=0, description="ProGAN/StyleGAN: the most channels (0: fmap_base)")
+    penalty_target: float = Field(
+        1.0, gt=0, description="gradient_penalty: the target norm γ, (λ/γ²)(‖∇‖ − γ)²"
+    )
     # Style-based G (StyleGAN).
     mapping_layers: int = Field(8, ge=1, description="StyleGAN: dense layers of z → w")
     mapping_lr: float = Field(
@@ -180,6 +190,8 @@ ARCHITECTURE_AXES = {
     "blocks": ("resnet_translator",),
     "mapping_layers": ("stylegan",),
     "mapping_lr": ("stylegan",),
+    "fmap_base": ("progan", "stylegan"),
+    "fmap_max": ("progan", "stylegan"),
 }
 
 # Axes only some recipes use, and which.
@@ -249,6 +261,9 @@ class VariantEntry(Strict):
     mapping_layers: int | None = Field(None, ge=1)
     mapping_lr: float | None = Field(None, gt=0, le=1)
     style_mixing: float | None = Field(None, ge=0, le=1)
+    fmap_base: int | None = Field(None, ge=0)
+    fmap_max: int | None = Field(None, ge=0)
+    penalty_target: float | None = Field(None, gt=0)
 
     @field_validator("preset")
     @classmethod
@@ -363,6 +378,17 @@ class VariantEntry(Strict):
             raise ValueError(
                 f"architecture '{spec.architecture}' is unconditional; allowed: conditional = "
                 "false, or another architecture"
+            )
+        from harness.variants import PENALTIES
+
+        if (
+            spec.penalty_target != 1.0
+            and "penalty_target" not in PENALTIES.get(spec.penalty).settings
+        ):
+            raise ValueError(
+                f"penalty_target is the target gradient norm of the gradient penalty, not of "
+                f"penalty '{spec.penalty}'; allowed: penalty_target = 1.0, or penalty = "
+                "gradient_penalty"
             )
         if spec.shared_embedding and not spec.conditional:
             raise ValueError(

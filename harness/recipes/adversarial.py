@@ -98,7 +98,8 @@ class Adversarial(Recipe):
             d_loss = self.loss.d_loss(real_out, fake_out)
             penalty = None
             if self.penalty.term is not None:
-                penalty = self.penalty.term(D, real, fake, labels, self.latent_rng)
+                settings = self.penalty.settings_of(spec)
+                penalty = self.penalty.term(D, real, fake, labels, self.latent_rng, **settings)
                 d_loss = d_loss + spec.penalty_weight * penalty
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()

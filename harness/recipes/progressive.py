@@ -156,7 +156,8 @@ class ProGAN(PartsState, Recipe):
             # Lazy regularisation: the penalty on every reg_interval-th D step, weighted by it.
             lazy = (self.steps_done + index) % spec.reg_interval == 0
             if self.penalty.term is not None and lazy:
-                penalty = self.penalty.term(D, real, fake, None, self.latent_rng)
+                settings = self.penalty.settings_of(spec)
+                penalty = self.penalty.term(D, real, fake, None, self.latent_rng, **settings)
                 d_loss = d_loss + spec.penalty_weight * spec.reg_interval * penalty
                 self.last_penalty = penalty.detach()
             if spec.drift > 0:

@@ -1,8 +1,9 @@
 """Discriminator penalties, one signature for all.
 
-``term(discriminator, real, fake, labels, generator) -> tensor`` is added to the D loss,
-scaled by the variant's ``penalty_weight``; ``after_step(discriminator, variant)`` runs after
-each D optimiser step (weight clipping lives there).
+``term(discriminator, real, fake, labels, generator, **settings) -> tensor`` is added to the D
+loss, scaled by the variant's ``penalty_weight``; ``settings`` are the variant axes the entry
+names in ``Penalty.settings`` (``Penalty.settings_of(spec)``); ``after_step(discriminator,
+variant)`` runs after each D optimiser step (weight clipping lives there).
 """
 
 from __future__ import annotations
@@ -19,10 +20,15 @@ PENALTIES = Registry("penalty")
 class Penalty:
     term: Any = None
     after_step: Any = None
+    settings: tuple[str, ...] = ()  # variant axes passed to ``term`` by name
+
+    def settings_of(self, spec) -> dict:
+        return {name: getattr(spec, name) for name in self.settings}
 
 
-def gradient_penalty(discriminator, real, fake, labels, generator):
-    """Two-sided gradient penalty on real/fake interpolates (Gulrajani et al. 2017)."""
+def gradient_penalty(discriminator, real, fake, labels, generator, penalty_target=1.0):
+    """Two-sided gradient penalty on real/fake interpolates (Gulrajani et al. 2017); with a
+    target norm γ ≠ 1, ((‖∇‖ − γ)/γ)² as ProGAN's CIFAR-10 runs (γ = 750)."""
     import torch
 
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
@@ -30,7 +36,9 @@ def gradient_penalty(discriminator, real, fake, labels, generator):
     mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
     out = discriminator(mixed, labels)
     (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+    if penalty_target == 1.0:
+        return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+    return ((grad.flatten(1).norm(dim=1) - penalty_target) / penalty_target).square().mean()
 
 
 def r1_penalty(discriminator, real, fake, labels, generator):
@@ -56,8 +64,8 @@ def clip_weights(discriminator, variant) -> None:
 PENALTIES.register("none", Penalty(), doc="No penalty.")
 PENALTIES.register(
     "gradient_penalty",
-    Penalty(term=gradient_penalty),
-    doc="Gradient penalty, weight = penalty_weight (WGAN-GP, Gulrajani et al. 2017).",
+    Penalty(term=gradient_penalty, settings=("penalty_target",)),
+    doc="Gradient penalty, weight = penalty_weight, target norm penalty_target (WGAN-GP, Gulrajani et al. 2017).",
 )
 PENALTIES.register(
     "r1",

@@ -1,9 +1,11 @@
 """ProGAN's growing networks (Karras et al. 2018, §2–4 and Table 2), written from the paper, at
-a constant width (the CPU scale; the paper halves the width above 32 px); architecture
+a constant ``width`` (the CPU scale) or the paper's feature maps per resolution, nf(stage) =
+min(``fmap_base`` / 2^stage, ``fmap_max``) with 4×4 at stage 1 (its nets halve the width
+above 32 px: fmap_base 8192, fmap_max 512); architecture
 ``progan``, trained by the ``progan`` recipe (``harness.recipes.progressive``) on
 ``harness.recipes.growing``'s schedule. StyleGAN uses the same D.
 
-- G: the pixel-normalised latent → an equalised dense layer to ``width`` × 4 × 4 (gain √2/4, as
+- G: the pixel-normalised latent → an equalised dense layer to nf(1) × 4 × 4 (gain √2/4, as
   the paper's code matches the original Theano implementation), leaky ReLU 0.2 and pixel norm,
   a 3×3 conv; then per doubling a nearest 2× upsample and two 3×3 convs, each followed by leaky
   ReLU and pixel norm. Each resolution has its own 1×1 toRGB (gain 1, linear).
@@ -42,29 +44,59 @@ def _steps(start: int, final: int) -> list[int]:
     return [start << k for k in range(int(math.log2(final // start)) + 1)]
 
 
-def _blocks(width: int, count: int) -> nn.ModuleList:
-    """``count`` blocks of two 3×3 equalised convs at ``width`` channels (one per doubling)."""
-    return nn.ModuleList(
-        nn.ModuleList([EqualizedConv2d(width, width, 3), EqualizedConv2d(width, width, 3)])
-        for _ in range(count)
-    )
+def feature_maps(
+    resolutions: list[int], width: int, fmap_base: int = 0, fmap_max: int = 0
+) -> dict[int, int]:
+    """Channels at each resolution, and at "0" (D's dense layer): ``width`` throughout, or
+    the papers' nf(stage) = min(fmap_base / 2^stage, fmap_max) with stage = log2(resolution) − 1
+    (4×4 is stage 1) when ``fmap_base`` is set."""
+    if not fmap_base:
+        return {0: width, **dict.fromkeys(resolutions, width)}
+    cap = fmap_max or fmap_base
+
+    def nf(stage: int) -> int:
+        return max(1, min(int(fmap_base / 2**stage), cap))
+
+    return {0: nf(0), **{r: nf(int(math.log2(r)) - 1) for r in resolutions}}
 
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, LEAK)
 
 
+def _pair(channels_in: int, channels_mid: int, channels_out: int) -> nn.ModuleList:
+    """Two 3×3 equalised convs: ``channels_in`` → ``channels_mid`` → ``channels_out``."""
+    return nn.ModuleList(
+        [
+            EqualizedConv2d(channels_in, channels_mid, 3),
+            EqualizedConv2d(channels_mid, channels_out, 3),
+        ]
+    )
+
+
 class ProGenerator(nn.Module):
-    def __init__(self, latent_dim: int, channels: int, final: int, width: int) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        channels: int,
+        final: int,
+        width: int,
+        fmap_base: int = 0,
+        fmap_max: int = 0,
+    ) -> None:
         super().__init__()
-        self.latent_dim, self.width = latent_dim, width
+        self.latent_dim = latent_dim
         self.resolutions = _steps(4, final)
+        self.maps = maps = feature_maps(self.resolutions, width, fmap_base, fmap_max)
+        self.width = maps[4]
         self.norm = PixelNorm()
-        self.dense = EqualizedLinear(latent_dim, width * 16, gain=SQRT2 / 4)
-        self.first = EqualizedConv2d(width, width, 3)
-        self.blocks = _blocks(width, len(self.resolutions) - 1)
+        self.dense = EqualizedLinear(latent_dim, maps[4] * 16, gain=SQRT2 / 4)
+        self.first = EqualizedConv2d(maps[4], maps[4], 3)
+        self.blocks = nn.ModuleList(
+            _pair(maps[low], maps[low * 2], maps[low * 2]) for low in self.resolutions[:-1]
+        )
         self.to_rgb = nn.ModuleList(
-            EqualizedConv2d(width, channels, 1, gain=1.0) for _ in self.resolutions
+            EqualizedConv2d(maps[r], channels, 1, gain=1.0) for r in self.resolutions
         )
 
     def features(self, z: torch.Tensor, resolution: int) -> list[torch.Tensor]:
@@ -99,15 +131,28 @@ class ProGenerator(nn.Module):
 
 
 class ProDiscriminator(nn.Module):
-    def __init__(self, channels: int, final: int, width: int, group_size: int = 4) -> None:
+    def __init__(
+        self,
+        channels: int,
+        final: int,
+        width: int,
+        group_size: int = 4,
+        fmap_base: int = 0,
+        fmap_max: int = 0,
+    ) -> None:
         super().__init__()
         self.resolutions = _steps(4, final)
-        self.from_rgb = nn.ModuleList(EqualizedConv2d(channels, width, 1) for _ in self.resolutions)
-        self.blocks = _blocks(width, len(self.resolutions) - 1)
+        maps = feature_maps(self.resolutions, width, fmap_base, fmap_max)
+        self.from_rgb = nn.ModuleList(
+            EqualizedConv2d(channels, maps[r], 1) for r in self.resolutions
+        )
+        self.blocks = nn.ModuleList(
+            _pair(maps[low * 2], maps[low * 2], maps[low]) for low in self.resolutions[:-1]
+        )
         self.stddev = MinibatchStdDev(group_size)
-        self.last_conv = EqualizedConv2d(width + 1, width, 3)
-        self.dense = EqualizedLinear(width * 16, width)
-        self.out = EqualizedLinear(width, 1, gain=1.0)
+        self.last_conv = EqualizedConv2d(maps[4] + 1, maps[4], 3)
+        self.dense = EqualizedLinear(maps[4] * 16, maps[0])
+        self.out = EqualizedLinear(maps[0], 1, gain=1.0)
 
     def _block(self, index: int, x: torch.Tensor) -> torch.Tensor:
         for conv in self.blocks[index - 1]:
@@ -143,6 +188,7 @@ def build(variant, info):
     if variant.conditional:
         raise ValueError("architecture 'progan' is unconditional; allowed: conditional = false")
     channels, size = info.shape[0], info.shape[-1]
-    generator = ProGenerator(variant.latent_dim, channels, size, variant.width)
-    discriminator = ProDiscriminator(channels, size, variant.d_width or variant.width)
+    fmaps = {"fmap_base": variant.fmap_base, "fmap_max": variant.fmap_max}
+    generator = ProGenerator(variant.latent_dim, channels, size, variant.width, **fmaps)
+    discriminator = ProDiscriminator(channels, size, variant.d_width or variant.width, **fmaps)
     return generator, discriminator

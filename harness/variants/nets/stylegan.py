@@ -4,6 +4,7 @@ paper, with ProGAN's discriminator (``harness.variants.nets.progan``); the layer
 
 - The mapping network (``mapping_layers`` equalised dense layers, leaky ReLU, learning rate ×
   ``mapping_lr``) takes the pixel-normalised z to w (as wide as z, the paper's 512 = 512).
+- Widths as ProGAN's (``width`` throughout, or nf(stage) from ``fmap_base`` and ``fmap_max``).
 - Synthesis starts from a learned constant 4×4 input that does not depend on z; every
   resolution has two style layers (the first at 4×4 is the constant itself, the first above it
   a nearest 2× upsample, a 3×3 conv and the paper's [1, 2, 1] blur; the second a 3×3 conv),
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.variants.nets.karras import EqualizedConv2d, fade
-from harness.variants.nets.progan import ProDiscriminator, _steps
+from harness.variants.nets.progan import ProDiscriminator, _steps, feature_maps
 from harness.variants.nets.stylegan_layers import (
     AdaIN,
     ConstantInput,
@@ -57,12 +58,12 @@ class Blur(nn.Module):
 
 class StyleLayer(nn.Module):
     """One style layer: (upsample, conv, blur | conv | nothing), then noise, bias, leaky ReLU
-    and AdaIN of this layer's w."""
+    and AdaIN of this layer's w; ``channels_in`` → ``channels``."""
 
-    def __init__(self, channels: int, w_dim: int, kind: str) -> None:
+    def __init__(self, channels_in: int, channels: int, w_dim: int, kind: str) -> None:
         super().__init__()
         self.kind = kind  # "const", "conv" or "up"
-        self.conv = EqualizedConv2d(channels, channels, 3) if kind != "const" else None
+        self.conv = EqualizedConv2d(channels_in, channels, 3) if kind != "const" else None
         self.blur = Blur() if kind == "up" else None
         self.bias = nn.Parameter(torch.zeros(channels)) if kind == "const" else None
         self.noise = NoiseInjection(channels)
@@ -95,17 +96,22 @@ class StyleGenerator(nn.Module):
         width: int,
         mapping_layers: int = 8,
         mapping_lr: float = 0.01,
+        fmap_base: int = 0,
+        fmap_max: int = 0,
     ) -> None:
         super().__init__()
         self.latent_dim = self.w_dim = latent_dim
         self.resolutions = _steps(4, final)
+        maps = feature_maps(self.resolutions, width, fmap_base, fmap_max)
         self.mapping = MappingNetwork(latent_dim, latent_dim, mapping_layers, mapping_lr)
         self.register_buffer("w_avg", torch.zeros(latent_dim))
-        self.constant = ConstantInput(width)
-        kinds = ["const", "conv"] + ["up", "conv"] * (len(self.resolutions) - 1)
-        self.layers = nn.ModuleList(StyleLayer(width, latent_dim, kind) for kind in kinds)
+        self.constant = ConstantInput(maps[4])
+        layers = [(maps[4], maps[4], "const"), (maps[4], maps[4], "conv")]
+        for low in self.resolutions[:-1]:
+            layers += [(maps[low], maps[2 * low], "up"), (maps[2 * low], maps[2 * low], "conv")]
+        self.layers = nn.ModuleList(StyleLayer(a, b, latent_dim, kind) for a, b, kind in layers)
         self.to_rgb = nn.ModuleList(
-            EqualizedConv2d(width, channels, 1, gain=1.0) for _ in self.resolutions
+            EqualizedConv2d(maps[r], channels, 1, gain=1.0) for r in self.resolutions
         )
 
     @property
@@ -195,6 +201,14 @@ def build(variant, info):
         variant.width,
         mapping_layers=variant.mapping_layers,
         mapping_lr=variant.mapping_lr,
+        fmap_base=variant.fmap_base,
+        fmap_max=variant.fmap_max,
     )
-    discriminator = ProDiscriminator(channels, size, variant.d_width or variant.width)
+    discriminator = ProDiscriminator(
+        channels,
+        size,
+        variant.d_width or variant.width,
+        fmap_base=variant.fmap_base,
+        fmap_max=variant.fmap_max,
+    )
     return generator, discriminator
