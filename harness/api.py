@@ -256,7 +256,7 @@ def report(
     from harness.report.data import Source
     from harness.report.leaderboard import build, write
 
-    expected = hashes = published = None
+    expected = hashes = published = published_missing = None
     if suite_path:
         try:
             suite = load_suite(suite_path)
@@ -267,7 +267,7 @@ def report(
         hashes = {c.spec_hash for c in cells}
         expected = {d.display_name: len(suite.seeds) for d in suite.datasets}
         name, title = suite.name, f"{suite.name} v{suite.version} leaderboard"
-        published = suite.published
+        published, published_missing = suite.published, suite.published_missing
     elif experiment:
         source = Source(uri, experiment=experiment)
         name, title = re.sub(r"[^A-Za-z0-9_.-]+", "-", experiment), f"{experiment} leaderboard"
@@ -275,7 +275,15 @@ def report(
         source = Source(uri, parent_run_id=run_id)
         name, title = f"run-{run_id}", f"invocation {run_id} leaderboard"
     try:
-        built = build(source, title, expected, hashes, with_figures=figures, published=published)
+        built = build(
+            source,
+            title,
+            expected,
+            hashes,
+            with_figures=figures,
+            published=published,
+            published_missing=published_missing,
+        )
     except LookupError as error:
         return _error(str(error.args[0]), err)
     except Exception as error:  # an unreachable server, an unknown run id
@@ -355,6 +363,8 @@ def validate(suite_path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr
         file=out,
     )
     say_fallbacks(suite, out)
+    if suite.published_missing:
+        print(f"published numbers not stored: {suite.published_missing}", file=out)
     return EXIT_OK
 
 

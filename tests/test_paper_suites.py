@@ -30,7 +30,8 @@ def test_every_paper_suite_names_its_published_numbers_under_the_protocol_it_run
     from harness.evaluate import count_text, metric_base, split_key
 
     suite = load_suite(path)
-    assert suite.published, "a paper suite stores the published numbers beside it"
+    # A paper suite stores the published numbers beside it, or says why it cannot yet.
+    assert suite.published or suite.published_missing
     kinds = {d.display_name: d.kind for d in suite.datasets}
     for entry in suite.published:
         assert metric_base(entry.metric) in (suite.evaluation.metrics or ()), entry.metric

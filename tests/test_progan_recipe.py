@@ -81,7 +81,7 @@ def test_a_kill_in_the_middle_of_a_fade_resumes_bit_identically(tmp_path):
 @pytest.mark.parametrize(
     ("axes", "message"),
     [
-        ({"fade_kimg": 0.0}, "fade_kimg > 0"),
+        ({"fade_kimg": 0.0}, "keeps progan's structure fixed"),
         ({"batch_size": 6}, "multiple of 4"),
         ({"penalty": "r1", "penalty_target": 750.0}, "penalty_target is the target gradient norm"),
         ({"attention": 8}, "attention is implemented by the resnet architecture"),

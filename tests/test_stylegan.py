@@ -174,7 +174,7 @@ def test_grown_stylegan_resumes_bit_identically_from_the_middle_of_a_fade(tmp_pa
 @pytest.mark.parametrize(
     "axes, message",
     [
-        ({"stabilise_kimg": 5.0}, "fade_kimg 0 keeps StyleGAN's structure fixed"),
+        ({"stabilise_kimg": 5.0}, "keeps stylegan's structure fixed"),
         ({"batch_size": 6}, "minibatch-stddev groups of 4"),
         ({"conditional": True}, "unconditional"),
     ],

@@ -175,6 +175,12 @@ class SuiteSpec(Strict):
     study: StudySpec | None = None
     nightly: NightlySpec = NightlySpec()
     published: list[PublishedEntry] = []
+    published_missing: str | None = Field(
+        None,
+        min_length=1,
+        description="a paper suite whose published numbers are not stored yet: why (the "
+        "report says so where they would be)",
+    )
 
     @field_validator("version", mode="before")
     @classmethod

@@ -70,7 +70,14 @@ TRANSLATION_AXES = (
 
 GROWING_AXES = ("stabilise_kimg", "fade_kimg", "drift", "reg_interval")
 STYLE_AXES = ("mapping_layers", "mapping_lr", "style_mixing")
-KARRAS_AXES = ("fmap_base", "fmap_max", "penalty_target")
+KARRAS_AXES = (
+    "fmap_base",
+    "fmap_max",
+    "penalty_target",
+    "d_divisor",
+    "equalized",
+    "minibatch_stddev",
+)
 
 
 class VariantSpec(Strict):
@@ -164,6 +171,12 @@ class VariantSpec(Strict):
     penalty_target: float = Field(
         1.0, gt=0, description="gradient_penalty: the target norm γ, (λ/γ²)(‖∇‖ − γ)²"
     )
+    # ProGAN's mode-recovery ablation (architecture progan_mode).
+    d_divisor: int = Field(1, ge=1, description="progan_mode: D's channels divided by this (K)")
+    equalized: bool = Field(
+        True, description="progan_mode: equalised LR and pixel norm (false: batch norm)"
+    )
+    minibatch_stddev: bool = Field(True, description="progan_mode: D's minibatch-stddev map")
     # Style-based G (StyleGAN).
     mapping_layers: int = Field(8, ge=1, description="StyleGAN: dense layers of z → w")
     mapping_lr: float = Field(
@@ -190,8 +203,11 @@ ARCHITECTURE_AXES = {
     "blocks": ("resnet_translator",),
     "mapping_layers": ("stylegan",),
     "mapping_lr": ("stylegan",),
-    "fmap_base": ("progan", "stylegan"),
-    "fmap_max": ("progan", "stylegan"),
+    "fmap_base": ("progan", "stylegan", "progan_mode"),
+    "fmap_max": ("progan", "stylegan", "progan_mode"),
+    "d_divisor": ("progan_mode",),
+    "equalized": ("progan_mode",),
+    "minibatch_stddev": ("progan_mode",),
 }
 
 # Axes only some recipes use, and which.
@@ -264,6 +280,9 @@ class VariantEntry(Strict):
     fmap_base: int | None = Field(None, ge=0)
     fmap_max: int | None = Field(None, ge=0)
     penalty_target: float | None = Field(None, gt=0)
+    d_divisor: int | None = Field(None, ge=1)
+    equalized: bool | None = None
+    minibatch_stddev: bool | None = None
 
     @field_validator("preset")
     @classmethod
@@ -339,16 +358,11 @@ class VariantEntry(Strict):
                     f"'{spec.recipe}' (preset '{spec.preset}'); allowed: {axis} = {default!r} "
                     f"(its default), or a preset of that recipe"
                 )
-        if spec.recipe == "progan" and spec.fade_kimg <= 0:
-            raise ValueError(
-                "recipe 'progan' fades each new resolution in over fade_kimg; "
-                "allowed: fade_kimg > 0"
-            )
-        if spec.recipe == "stylegan" and spec.stabilise_kimg > 0 and spec.fade_kimg <= 0:
+        if spec.recipe in ("progan", "stylegan") and spec.stabilise_kimg > 0 >= spec.fade_kimg:
             raise ValueError(
                 f"stabilise_kimg {spec.stabilise_kimg:g} is a growth phase, but fade_kimg 0 "
-                "keeps StyleGAN's structure fixed; allowed: fade_kimg > 0 (grown on ProGAN's "
-                "schedule) or stabilise_kimg = 0"
+                f"keeps {spec.recipe}'s structure fixed at the final resolution; allowed: "
+                "fade_kimg > 0 (grown from 4×4) or stabilise_kimg = 0 (not grown)"
             )
         if spec.recipe in ("progan", "stylegan"):
             if spec.batch_size > 4 and spec.batch_size % 4:

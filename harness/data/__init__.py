@@ -88,6 +88,9 @@ class TorchvisionParams(Params):
     root: str = Field("~/.cache/ganbench/datasets", description="local dataset root")
     download: bool = Field(False, description="download when missing (needs network)")
     resolution: Literal[8, 16, 28, 32, 64] | None = None
+    pad: int = Field(
+        0, ge=0, le=16, description="background pixels added on each side (after resizing)"
+    )
     limit: int | None = Field(None, gt=0, description="use only the first N training images")
 
 

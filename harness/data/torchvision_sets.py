@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import torch
+import torch.nn.functional as F
 
 from harness.data import DatasetInfo, LoadedData, StackedMnistParams, TorchvisionParams
 from harness.data.transforms import resize, to_unit_range
@@ -74,7 +75,10 @@ def _load(cls_name: str, name: str, params: TorchvisionParams) -> LoadedData:
         labels = torch.as_tensor(ds.targets, dtype=torch.long)
         if limit is not None:
             data, labels = data[:limit], labels[:limit]
-        return resize(to_unit_range(data, 255.0), params.resolution), labels
+        images = resize(to_unit_range(data, 255.0), params.resolution)
+        if params.pad:  # ProGAN's MNIST-RGB: 28-px digits padded by 2 to 32 px
+            images = F.pad(images, (params.pad,) * 4, value=-1.0)
+        return images, labels
 
     train_x, train_y = tensors(train, params.limit)
     test_x, test_y = tensors(test)

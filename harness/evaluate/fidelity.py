@@ -140,7 +140,7 @@ def _training_data(dataset: str, data_params: dict, data) -> tuple[tuple, tuple]
     from harness.data import load_dataset
 
     if dataset == "stacked_mnist":
-        keep = ("root", "download", "resolution")
+        keep = ("root", "download", "resolution", "pad")
         mnist = load_dataset("mnist", {k: v for k, v in data_params.items() if k in keep})
         return (mnist.train_x, mnist.train_y), (mnist.test_x, mnist.test_y)
     if dataset not in ("digits", "stacked_digits"):

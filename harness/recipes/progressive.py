@@ -96,7 +96,8 @@ class ProGAN(PartsState, Recipe):
         self.last_penalty = torch.tensor(0.0)  # a lazy penalty's latest value, for the stats
 
     def grows(self) -> bool:
-        return True
+        """Grown from 4×4 when fades are set; else a fixed structure (the no-growing control)."""
+        return self.spec.fade_kimg > 0
 
     def _optimizers(self):
         return (
@@ -246,9 +247,6 @@ class StyleGAN(ProGAN):
         super().__init__(spec, data, device, seed)
         self.noise_rng = torch.Generator().manual_seed(derive_seed(seed, "noise"))
         self.mixing_rng = torch.Generator().manual_seed(derive_seed(seed, "mixing"))
-
-    def grows(self) -> bool:
-        return self.spec.fade_kimg > 0
 
     def _fakes(self, resolution: int, alpha: float, count: int) -> torch.Tensor:
         G = self.G

@@ -45,9 +45,10 @@ def build(
     spec_hashes: set[str] | None = None,
     with_figures: bool = True,
     published: list | None = None,
+    published_missing: str | None = None,
 ) -> Report:
     runs = latest_per_cell(load(source))
-    notes = []
+    notes = [f"published numbers not stored: {published_missing}"] if published_missing else []
     if spec_hashes is not None and not runs.empty:
         stale = runs[~runs["spec_hash"].isin(spec_hashes)]
         if len(stale):

@@ -399,6 +399,38 @@ def progan_cifar10(kind: str) -> dict:
     }
 
 
+@register_variant("progan_mnist1k", kinds=("images",), resolution=32)
+def progan_mnist1k(kind: str) -> dict:
+    """ProGAN's mode-recovery experiment, its full row (Karras et al. 2018, App. E): the small nets of architecture progan_mode (fmap_base 64, fmap_max 256, D's channels divided by K = 4, the "crippled" discriminator) with equalised LR, pixel norm and minibatch stddev, grown 4→32 with 400 kimg per fade and per stabilisation; WGAN-GP (λ 10, no drift), 5 D steps per G step, Adam(1e-3, β=(0, 0.99)), batch 64, z 64, EMA 0.999.
+
+    From the Theano configuration (original-theano-version ``config.py``, the App. E block
+    over the A.1 baseline; the 32-px MNIST-RGB stacks are 28-px digits padded by 2). The
+    ablation rows switch ``equalized``, ``minibatch_stddev`` and growing (``fade_kimg = 0``,
+    ``stabilise_kimg = 0``) off; see suites/papers/progan-mode-recovery.toml. Deviations,
+    recorded: no learning-rate ramp-up over the first 40 kimg; kimg counts the real images
+    shown to D (every D step's batch).
+    """
+    adam = {"name": "adam", "lr": 1e-3, "betas": (0.0, 0.99)}
+    return {
+        "recipe": "progan",
+        "architecture": "progan_mode",
+        "loss": "wasserstein",
+        "penalty": "gradient_penalty",
+        "penalty_weight": 10.0,
+        "d_steps": 5,
+        "g_opt": adam,
+        "d_opt": adam,
+        "batch_size": 64,
+        "latent_dim": 64,
+        "fmap_base": 64,
+        "fmap_max": 256,
+        "d_divisor": 4,
+        "ema": 0.999,
+        "stabilise_kimg": 400.0,
+        "fade_kimg": 400.0,
+    }
+
+
 def _ema_of_half_life(half_life_kimg: float, batch: int) -> float:
     """The per-step EMA decay whose half-life is ``half_life_kimg`` thousand images."""
     return round(0.5 ** (batch / (half_life_kimg * 1000)), 6)

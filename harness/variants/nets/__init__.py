@@ -70,6 +70,15 @@ ARCHITECTURES.register(
     version=1,
 )
 ARCHITECTURES.register(
+    "progan_mode",
+    "harness.variants.nets.progan_mode:build",
+    doc="ProGAN's mode-recovery nets: one conv per resolution, crippled D, ablation switches (Karras et al. 2018, App. E).",
+    kinds=("images",),
+    conditional=False,
+    family="growing",
+    version=1,
+)
+ARCHITECTURES.register(
     "stylegan",
     "harness.variants.nets.stylegan:build",
     doc="StyleGAN (v1): mapping net, constant input, AdaIN, per-layer noise; ProGAN's D (Karras et al. 2019).",
