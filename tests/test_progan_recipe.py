@@ -172,3 +172,26 @@ def _tensors(state) -> list[torch.Tensor]:
     if isinstance(state, list | tuple):
         return [t for item in state for t in _tensors(item)]
     return []
+
+
+def test_the_batch_follows_the_resolution_and_the_budget_counts_every_image(tmp_path):
+    """batch_sizes: 8 images a step at 4 px, 4 at 8 px, batch_size (12) at 16 px. The budget
+    in kimg becomes the steps a step-by-step walk of the schedule needs, no more."""
+    axes = {"batch_sizes": {"4": 8, "8": 4}, "batch_size": 12}
+    trainer = build(tmp_path / "unused", budget={"kimg": 0.2, "ticks": 1}, **axes)
+    recipe = trainer.recipe
+    shown, steps, sizes = 0, 0, []
+    while shown < 200:  # the walk, by hand: each step's batch is its resolution's
+        size = {4: 8, 8: 4, 16: 12}[recipe.schedule.at(shown)[0]]
+        sizes.append(size)
+        shown, steps = shown + size, steps + 1
+    assert trainer.total == steps == recipe.steps_for(200)
+    assert recipe.examples_before(steps) == shown
+    seen = []
+    for _ in range(steps):
+        resolution = recipe.stage()[0]
+        before = trainer.images_seen
+        trainer.step()
+        seen.append(trainer.images_seen - before)
+        assert seen[-1] == {4: 8, 8: 4, 16: 12}[resolution]
+    assert seen == sizes and trainer.images_seen == shown >= 200 > shown - sizes[-1]

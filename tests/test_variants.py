@@ -57,6 +57,8 @@ def test_every_preset_builds_and_steps(preset, dataset, tmp_path):
         small["d_width"] = 16
     if preset_spec.fmap_base:  # the papers' feature maps per resolution, shrunk
         small |= {"fmap_base": 64, "fmap_max": 16}
+    if preset_spec.batch_sizes:  # a batch per resolution: the small one at each
+        small["batch_sizes"] = dict.fromkeys(preset_spec.batch_sizes, small["batch_size"])
     cell = make_cell(preset, dataset, params, **small)
     trainer = build(cell, tmp_path)
     recipe = trainer.recipe

@@ -90,7 +90,9 @@ def without_new_defaults(model: BaseModel, added: frozenset[str]) -> dict[str, A
     """``model`` as JSON data, leaving out the ``added`` fields that still hold their default."""
     data = model.model_dump(mode="json")
     for name in added:
-        if getattr(model, name) == type(model).model_fields[name].get_default():
+        if getattr(model, name) == type(model).model_fields[name].get_default(
+            call_default_factory=True
+        ):
             data.pop(name, None)
     return data
 

@@ -7,6 +7,7 @@ import typing
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
+    BeforeValidator,
     Field,
     field_validator,
 )
@@ -68,7 +69,17 @@ TRANSLATION_AXES = (
     "tied",
 )
 
-GROWING_AXES = ("stabilise_kimg", "fade_kimg", "drift", "reg_interval")
+
+def _resolution_key(value: Any) -> Any:
+    """TOML table keys are strings: "16" names resolution 16."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
+
+
+Resolution = typing.Annotated[int, BeforeValidator(_resolution_key)]
+
+GROWING_AXES = ("stabilise_kimg", "fade_kimg", "drift", "reg_interval", "batch_sizes")
 STYLE_AXES = ("mapping_layers", "mapping_lr", "style_mixing")
 KARRAS_AXES = (
     "fmap_base",
@@ -163,6 +174,10 @@ class VariantSpec(Strict):
     reg_interval: int = Field(
         1, ge=1, description="lazy regularisation: D's penalty every N D steps, weighted by N"
     )
+    batch_sizes: dict[Resolution, int] = Field(
+        default_factory=dict,
+        description="ProGAN/StyleGAN: the batch size at each resolution (others: batch_size)",
+    )
     # The Karras et al. nets' feature maps per resolution, and WGAN-GP's target norm.
     fmap_base: int = Field(
         0, ge=0, description="ProGAN/StyleGAN: channels min(fmap_base/2^stage, fmap_max); 0: width"
@@ -222,6 +237,7 @@ RECIPE_AXES = {
     "fade_kimg": ("progan", "stylegan"),
     "drift": ("progan", "stylegan"),
     "reg_interval": ("progan", "stylegan"),
+    "batch_sizes": ("progan", "stylegan"),
     "style_mixing": ("stylegan",),
 }
 
@@ -274,6 +290,7 @@ class VariantEntry(Strict):
     fade_kimg: float | None = Field(None, ge=0)
     drift: float | None = Field(None, ge=0)
     reg_interval: int | None = Field(None, ge=1)
+    batch_sizes: dict[Resolution, int] | None = None
     mapping_layers: int | None = Field(None, ge=1)
     mapping_lr: float | None = Field(None, gt=0, le=1)
     style_mixing: float | None = Field(None, ge=0, le=1)
@@ -341,7 +358,7 @@ class VariantEntry(Strict):
                 "layers after its input layer; allowed: depth >= 2, or normalization none/spectral"
             )
         for axis, architectures in ARCHITECTURE_AXES.items():
-            default = VariantSpec.model_fields[axis].get_default()
+            default = VariantSpec.model_fields[axis].get_default(call_default_factory=True)
             if getattr(spec, axis) != default and spec.architecture not in architectures:
                 raise ValueError(
                     f"{axis} is implemented by the {', '.join(architectures)} architecture, "
@@ -351,7 +368,7 @@ class VariantEntry(Strict):
         from harness.recipes import RECIPES
 
         for axis, recipes in RECIPE_AXES.items():
-            default = VariantSpec.model_fields[axis].get_default()
+            default = VariantSpec.model_fields[axis].get_default(call_default_factory=True)
             if getattr(spec, axis) != default and spec.recipe not in recipes:
                 raise ValueError(
                     f"{axis} is a setting of the {', '.join(recipes)} recipe, not "
@@ -365,10 +382,18 @@ class VariantEntry(Strict):
                 "fade_kimg > 0 (grown from 4×4) or stabilise_kimg = 0 (not grown)"
             )
         if spec.recipe in ("progan", "stylegan"):
-            if spec.batch_size > 4 and spec.batch_size % 4:
+            sizes = {"batch_size": spec.batch_size}
+            sizes |= {f"batch_sizes[{r}]": b for r, b in sorted(spec.batch_sizes.items())}
+            for name, size in sizes.items():
+                if size < 1 or (size > 4 and size % 4):
+                    raise ValueError(
+                        f"{name} {size} does not split into ProGAN's minibatch-stddev groups "
+                        "of 4; allowed: a multiple of 4 (or 1 to 4)"
+                    )
+            bad = [r for r in spec.batch_sizes if r < 4 or r & (r - 1)]
+            if bad:
                 raise ValueError(
-                    f"batch_size {spec.batch_size} does not split into ProGAN's minibatch-"
-                    "stddev groups of 4; allowed: a multiple of 4 (or at most 4)"
+                    f"batch_sizes: {bad[0]} is not a resolution; allowed: powers of two from 4"
                 )
         losses = RECIPES.meta(spec.recipe).get("losses")
         if losses is not None and spec.loss not in losses:

@@ -17,7 +17,8 @@ Registered recipes:
   (``harness.recipes.translation``);
 - ``cogan``: two coupled GANs on two unpaired domains (``harness.recipes.coupled``);
 - ``progan``: progressive growing from 4×4 (``harness.recipes.progressive``, its schedule in
-  ``harness.recipes.growing``); one batch size throughout for now.
+  ``harness.recipes.growing``), a batch size per resolution (``batch_sizes``: the recipe's
+  ``steps_for`` and ``examples_before`` walk the schedule, so budgets stay in images).
 - ``stylegan``: StyleGAN (v1) on ProGAN's loop: style mixing, per-layer noise, the tracked
   mean w, the penalty every ``reg_interval`` D steps (lazy regularisation), grown only when
   ``fade_kimg`` > 0; it ``offers`` ``styles`` (a sampler that mixes two latents' styles).
@@ -33,8 +34,8 @@ How the families plug in (ProGAN and StyleGAN, above, are built as this list sai
 resolution and α derived from images seen, reals pooled and blended, optimisers reset at each
 growth, a ``Sampler`` that upsamples to the final resolution; mapping net, constant input,
 AdaIN and noise in the nets, style mixing and the lazy penalty in ``step``, the tracked mean
-w in G, ψ = 1 for metrics; a batch size per resolution would make ``examples_per_step``
-follow the schedule):
+w in G, ψ = 1 for metrics):
+
 - **Two coupled domains (CoGAN)**: two G and two D with tied layers in one recipe; ``step``
   takes batches from the streams "A" and "B" of a two-domain modality; its ``Sampler``
   returns image pairs from one latent, scored by pair metrics that declare that need.

@@ -6,7 +6,9 @@ initialisation is reproducible). It then:
 
 - ``plan(total_steps)``: told the steps the budget allows (a learning-rate schedule);
 - ``examples_per_step()``: the real examples one step consumes (the budget's unit, counted
-  in images shown to a discriminator, packed images included);
+  in images shown to a discriminator, packed images included); ``steps_for(examples)`` and
+  ``examples_before(steps)`` convert between the two (override both when a step's examples
+  vary, as ProGAN's batch per resolution);
 - ``step(batches)``: one training step drawing named batches from ``Batches``; returns a
   ``StepResult`` with detached statistics by name and the examples it consumed;
 - ``sampler()``: the ``Sampler`` that evaluation, sample pictures and the best checkpoint use;
@@ -17,6 +19,7 @@ initialisation is reproducible). It then:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -257,6 +260,14 @@ class Recipe:
 
     def examples_per_step(self) -> int:
         raise NotImplementedError
+
+    def steps_for(self, examples: float) -> int:
+        """Steps that consume ``examples`` real examples (the last may pass them), at least 1."""
+        return max(1, math.ceil(examples / self.examples_per_step()))
+
+    def examples_before(self, steps: int) -> int:
+        """Real examples the first ``steps`` steps consume."""
+        return steps * self.examples_per_step()
 
     def check(self, batches: Batches) -> None:
         """Raise ``ValueError`` before training when the data cannot feed a step."""

@@ -70,6 +70,23 @@ def reals_at(real: torch.Tensor, resolution: int, alpha: float) -> torch.Tensor:
     return fade_reals(real, alpha) if alpha < 1.0 else real
 
 
+def _first(holds, limit: int | None) -> int:
+    """The least k in 1..limit for which ``holds(k)`` (monotone), or ``limit`` if none."""
+    below, high = 0, 1  # holds(below) is false (or below = 0)
+    while not holds(high):
+        if limit is not None and high >= limit:
+            return limit
+        below, high = high, high * 2 if limit is None else min(high * 2, limit)
+    low = below + 1
+    while low < high:
+        middle = (low + high) // 2
+        if holds(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high
+
+
 class ProGAN(PartsState, Recipe):
     name = "progan"
 
@@ -108,11 +125,44 @@ class ProGAN(PartsState, Recipe):
     def _latents(self, count: int) -> torch.Tensor:
         return torch.randn(count, self.spec.latent_dim, generator=self.latent_rng).to(self.device)
 
+    def batch_at(self, resolution: int) -> int:
+        """The batch size at ``resolution`` (``batch_sizes``, else ``batch_size``)."""
+        return self.spec.batch_sizes.get(resolution, self.spec.batch_size)
+
     def examples_per_step(self) -> int:
-        return self.spec.d_steps * self.spec.batch_size
+        """Real images the next step shows D (its batch follows the resolution)."""
+        return self.spec.d_steps * self.batch_at(self.stage()[0])
+
+    def _walk(self, stop) -> tuple[int, int]:
+        """(steps, images) at the first step count where ``stop(steps, images)`` holds: the
+        schedule run one resolution at a time, each step's batch that of the resolution it
+        starts at (``stop`` must be monotone)."""
+        steps = images = 0
+        bounds = self.schedule.growth_images() if self.schedule else []
+        while not stop(steps, images):
+            resolution = self.schedule.at(images)[0] if self.schedule else self.final
+            per_step = self.spec.d_steps * self.batch_at(resolution)
+            upcoming = [b for b in bounds if b > images]
+            limit = -(-(upcoming[0] - images) // per_step) if upcoming else None
+            count = _first(
+                lambda k, s=steps, i=images, p=per_step: stop(s + k, i + k * p), limit
+            )
+            steps, images = steps + count, images + count * per_step
+        return steps, images
+
+    def steps_for(self, examples: float) -> int:
+        if not self.spec.batch_sizes:
+            return super().steps_for(examples)
+        return max(1, self._walk(lambda steps, images: images >= examples)[0])
+
+    def examples_before(self, steps: int) -> int:
+        if not self.spec.batch_sizes:
+            return super().examples_before(steps)
+        return self._walk(lambda done, images: done >= steps)[1]
 
     def check(self, batches: Batches) -> None:
-        batches.check("real", self.spec.batch_size)
+        sizes = [self.batch_at(resolution) for resolution in self.G.resolutions]
+        batches.check("real", max(sizes))
 
     def counters(self) -> dict[str, int]:
         return {"d_steps": self.steps_done}
@@ -141,8 +191,9 @@ class ProGAN(PartsState, Recipe):
         return Sampler(Grown(module, resolution, alpha, self.final), self.spec.latent_dim, False)
 
     def step(self, batches: Batches) -> StepResult:
-        spec, size = self.spec, self.spec.batch_size
+        spec = self.spec
         resolution, alpha = self.stage()
+        size = self.batch_at(resolution)
         if resolution != self.resolution:  # new layers: the optimisers start afresh
             self.opt_g, self.opt_d = self._optimizers()
             self.resolution = resolution
@@ -188,7 +239,7 @@ class ProGAN(PartsState, Recipe):
         }
         if self.penalty.term is not None:
             stats["penalty"] = self.last_penalty
-        return StepResult(stats, self.examples_per_step())
+        return StepResult(stats, spec.d_steps * size)
 
     def _parts(self) -> dict:
         parts = {"generator": self.G, "discriminator": self.D, "generator_ema": self.G_ema}

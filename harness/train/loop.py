@@ -55,11 +55,11 @@ class Outcome:
     best: dict = field(default_factory=dict)  # reported scores at the best checkpoint
 
 
-def total_iterations(cell, examples_per_step: int) -> int:
+def total_iterations(cell, recipe) -> int:
     """Recipe steps that the budget allows (``kimg`` counts real examples consumed)."""
     if cell.budget.g_steps is not None:
         return cell.budget.g_steps
-    return max(1, math.ceil(cell.budget.kimg * 1000 / examples_per_step))
+    return recipe.steps_for(cell.budget.kimg * 1000)
 
 
 def tick_ends(total: int, ticks: int) -> list[int]:
@@ -85,7 +85,7 @@ class Trainer:
         self.batches = Batches(data, cell.seed, device)
         self.recipe.check(self.batches)
 
-        self.total = total_iterations(cell, self.recipe.examples_per_step())
+        self.total = total_iterations(cell, self.recipe)
         self.recipe.plan(self.total)
         self.ticks = tick_ends(self.total, cell.budget.ticks)
         self.iteration = self.tick = self.images_seen = 0
@@ -233,7 +233,7 @@ class Trainer:
     def _diverged(self, stacked, bad, names, tick_start: int) -> Outcome:
         row, column = bad.nonzero()[0].tolist()
         step = tick_start + row + 1
-        images = step * self.recipe.examples_per_step()
+        images = self.recipe.examples_before(step)
         value = float(stacked[row, column])
         what = (
             "became non-finite"

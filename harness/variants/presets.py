@@ -468,12 +468,13 @@ def stylegan_digits(kind: str) -> dict:
 
 @register_variant("stylegan", kinds=("images",), resolution=64)
 def stylegan(kind: str) -> dict:
-    """StyleGAN (v1) at the paper's settings (FFHQ, config F) for 32–64 px on a GPU: z = w = 512, an 8-layer mapping net (learning rate × 0.01), the paper's channels (512, 256 at 64 px), style mixing p = 0.9, non-saturating logistic loss with R1 γ = 10, Adam(1e-3, β=(0, 0.99)), batch 32, EMA half-life 10 kimg; grown on ProGAN's schedule with 600 kimg per stabilisation and per fade (Karras et al. 2019).
+    """StyleGAN (v1) at the paper's settings (FFHQ, config F) for 32–64 px on a GPU: z = w = 512, an 8-layer mapping net (learning rate × 0.01), the paper's channels (512, 256 at 64 px), style mixing p = 0.9, non-saturating logistic loss with R1 γ = 10, Adam(1e-3, β=(0, 0.99)), the paper's batch per resolution, EMA half-life 10 kimg; grown on ProGAN's schedule with 600 kimg per stabilisation and per fade (Karras et al. 2019).
 
     The paper's feature maps: fmap_base 8192, fmap_max 512 (512 channels to 32 px, 256 at 64).
-    Deviations, recorded: growing starts at 4×4 (the paper: 8×8); one batch size throughout
-    (the paper's single-GPU schedule: 64 at 32 px, 32 at 64 px); nearest upsampling with the
-    blur after the conv (the paper: bilinear). The paper trains 25,000 kimg; set the budget.
+    The batch follows the paper's single-GPU schedule (128 to 16 px, 64 at 32, 32 at 64).
+    Deviations, recorded: growing starts at 4×4 (the paper: 8×8); the EMA's per-step decay is
+    the 10-kimg half-life at batch 32 whatever the batch; nearest upsampling with the blur
+    after the conv (the paper: bilinear). The paper trains 25,000 kimg; set the budget.
     """
     adam = {"name": "adam", "lr": 1e-3, "betas": (0.0, 0.99)}
     return {
@@ -486,6 +487,7 @@ def stylegan(kind: str) -> dict:
         "width": 512,
         "fmap_base": 8192,
         "fmap_max": 512,
+        "batch_sizes": {4: 128, 8: 128, 16: 128, 32: 64, 64: 32},
         "ema": _ema_of_half_life(10, 32),
         "stabilise_kimg": 600.0,
         "fade_kimg": 600.0,
