@@ -42,6 +42,8 @@ def test_every_preset_names_a_registered_recipe():
             cell = make_cell(name, translation[recipe], **axes)
         elif "points" in meta["kinds"]:
             cell = make_cell(name, "ring8", POINTS)
+        elif "sequences" in meta["kinds"]:
+            cell = make_cell(name, "oracle_lstm", {"vocab": 20, "size": 100, "test_size": 50})
         else:
             cell = make_cell(name, "digits", {"resolution": meta["resolution"] or 16})
         assert cell.variant.recipe == recipe and recipe in RECIPES, name

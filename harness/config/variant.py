@@ -81,6 +81,7 @@ Resolution = typing.Annotated[int, BeforeValidator(_resolution_key)]
 
 GROWING_AXES = ("stabilise_kimg", "fade_kimg", "drift", "reg_interval", "batch_sizes")
 STYLE_AXES = ("mapping_layers", "mapping_lr", "style_mixing")
+SEQUENCE_AXES = ("embedding_dim", "grad_clip")
 KARRAS_AXES = (
     "fmap_base",
     "fmap_max",
@@ -113,6 +114,7 @@ class VariantSpec(Strict):
             *GROWING_AXES,
             *STYLE_AXES,
             *KARRAS_AXES,
+            *SEQUENCE_AXES,
         }
     )
 
@@ -192,6 +194,11 @@ class VariantSpec(Strict):
         True, description="progan_mode: equalised LR and pixel norm (false: batch norm)"
     )
     minibatch_stddev: bool = Field(True, description="progan_mode: D's minibatch-stddev map")
+    # Sequence models (text GANs, MLE).
+    embedding_dim: int = Field(32, ge=1, description="token embedding size (SeqGAN: 32)")
+    grad_clip: float = Field(
+        0.0, ge=0, description="global gradient-norm clip of G's updates (0: none; SeqGAN 5)"
+    )
     # Style-based G (StyleGAN).
     mapping_layers: int = Field(8, ge=1, description="StyleGAN: dense layers of z → w")
     mapping_lr: float = Field(
@@ -218,6 +225,7 @@ ARCHITECTURE_AXES = {
     "blocks": ("resnet_translator",),
     "mapping_layers": ("stylegan",),
     "mapping_lr": ("stylegan",),
+    "embedding_dim": ("lstm",),
     "fmap_base": ("progan", "stylegan", "progan_mode"),
     "fmap_max": ("progan", "stylegan", "progan_mode"),
     "d_divisor": ("progan_mode",),
@@ -239,6 +247,7 @@ RECIPE_AXES = {
     "reg_interval": ("progan", "stylegan"),
     "batch_sizes": ("progan", "stylegan"),
     "style_mixing": ("stylegan",),
+    "grad_clip": ("mle",),
 }
 
 
@@ -290,6 +299,8 @@ class VariantEntry(Strict):
     fade_kimg: float | None = Field(None, ge=0)
     drift: float | None = Field(None, ge=0)
     reg_interval: int | None = Field(None, ge=1)
+    embedding_dim: int | None = Field(None, ge=1)
+    grad_clip: float | None = Field(None, ge=0)
     batch_sizes: dict[Resolution, int] | None = None
     mapping_layers: int | None = Field(None, ge=1)
     mapping_lr: float | None = Field(None, gt=0, le=1)

@@ -22,7 +22,7 @@ class DatasetInfo:
     """What the rest of the harness needs to know about a dataset."""
 
     name: str
-    kind: Literal["points", "images"]
+    kind: Literal["points", "images", "sequences"]
     shape: tuple[int, ...]
     num_classes: int
     mode_centres: tuple[tuple[float, float], ...] = ()
@@ -31,6 +31,8 @@ class DatasetInfo:
     label_factors: tuple[int, ...] = ()
     # Translation datasets: the shape of a source image (the samples are target images).
     source_shape: tuple[int, ...] = ()
+    # Sequences: the tokens are 0 .. vocab_size − 1 (shape: the sequence length).
+    vocab_size: int = 0
 
 
 @dataclass
@@ -98,6 +100,17 @@ class StackedMnistParams(TorchvisionParams):
     size: int = Field(128_000, gt=0, description="training stacks (PacGAN: 128,000)")
     test_size: int = Field(10_000, gt=0, description="held-out stacks, from the test digits")
     seed: int = Field(0, description="which digits are stacked")
+
+
+class OracleParams(Params):
+    vocab: int = Field(500, ge=2, le=100_000, description="tokens (SeqGAN: 5,000)")
+    length: int = Field(20, ge=1, le=1000, description="tokens per sequence (SeqGAN: 20)")
+    embedding: int = Field(32, ge=1, description="the oracle's embedding size (SeqGAN: 32)")
+    hidden: int = Field(32, ge=1, description="the oracle's LSTM units (SeqGAN: 32)")
+    size: int = Field(10_000, gt=0, description="training sequences (SeqGAN: 10,000)")
+    test_size: int = Field(10_000, gt=0, description="held-out sequences, for NLL-test")
+    validation_size: int = Field(2_000, gt=0, description="sequences for the best checkpoint")
+    seed: int = Field(0, ge=0, description="the oracle's parameters and samples")
 
 
 class ImageFolderParams(Params):
@@ -184,6 +197,14 @@ def missing(name: str, params: dict) -> str | None:
     return load_path(target)(entry.meta["params"](**params))
 
 
+register_dataset(
+    "oracle_lstm",
+    "harness.data.oracle:oracle_lstm",
+    OracleParams,
+    "sequences",
+    "SeqGAN's synthetic oracle: an LSTM with N(0, 1) parameters; its samples are the data.",
+    offers=("oracle",),
+)
 register_dataset(
     "ring8",
     "harness.data.synthetic:ring8",

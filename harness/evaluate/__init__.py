@@ -19,6 +19,7 @@ METRICS = Registry("metric")
 MODALITIES = Registry("modality")
 MODALITIES.register("points", "points", doc="2-D points (synthetic mixtures of Gaussians).")
 MODALITIES.register("images", "images", doc="C×H×W images in [-1, 1], with class labels.")
+MODALITIES.register("sequences", "sequences", doc="Token sequences of a fixed length.")
 
 CAPABILITIES = {
     "points": "2-D point samples",
@@ -34,6 +35,8 @@ CAPABILITIES = {
     "cycle": "a translator with an inverse map (CycleGAN)",
     "coupled": "a generator of image pairs from one latent (CoGAN)",
     "styles": "a style-based generator whose layers take separate styles (StyleGAN)",
+    "sequences": "token sequences",
+    "oracle": "the true model of the data, whose likelihood scores samples (SeqGAN's oracle)",
 }
 
 
@@ -68,9 +71,12 @@ def register_metric(
     needs: tuple[frozenset[str], ...],
     doc: str,
     reference: bool = False,
+    on_samples: bool = True,
 ):
     """``needs``: alternative capability sets; ``reference``: the metric compares with a real
-    reference set (its name then carries the reference count where that differs)."""
+    reference set (its name then carries the reference count where that differs);
+    ``on_samples``: computed on the generated samples, so its name carries their count
+    (False: on a fixed split of the data, as a model's NLL of held-out sequences)."""
     unknown = {c for need in needs for c in need} - set(CAPABILITIES)
     if unknown:
         raise ValueError(f"metric '{name}' needs unknown capabilities {sorted(unknown)}")
@@ -81,6 +87,7 @@ def register_metric(
         higher_is_better=higher_is_better,
         needs=needs,
         reference=reference,
+        on_samples=on_samples,
     )
 
 
@@ -126,8 +133,11 @@ def metric_key(
     count, the reference count where it differs (``fid_2500_ref1438_cls``: 2,500 generated
     images against the 1,438 real ones the split has, never capped silently) and, unless
     computed on Inception features, the ``_cls`` suffix (``fid_10k`` vs ``fid_10k_cls``)."""
-    if kind != "images":
+    if kind == "points":
         return name
+    if kind == "sequences":
+        counted = METRICS.meta(name).get("on_samples", True)
+        return f"{name}_{count_text(num_samples)}" if counted else name
     key = f"{name}_{count_text(num_samples)}"
     if name == "is" and is_splits != 10:  # 10 splits: Salimans et al.'s and torch-fidelity's
         key += f"_{is_splits}split"
@@ -371,6 +381,30 @@ for name, target, higher, needs, reference, doc in (
         "CoGAN: fraction of pairs (G_A(z), G_B(z)) that per-domain logistic regressions on real images give one label.",
     ),
     (
+        "nll_oracle",
+        "harness.evaluate.sequences:nll_oracle",
+        False,
+        (frozenset({"sequences", "oracle"}),),
+        False,
+        "NLL-oracle: the oracle's per-token negative log-likelihood of the samples (SeqGAN); real data: the oracle's entropy rate.",
+    ),
+    (
+        "nll_test",
+        "harness.evaluate.sequences:nll_test",
+        False,
+        (frozenset({"sequences"}),),
+        False,
+        "The model's per-token negative log-likelihood of the held-out sequences.",
+    ),
+    (
+        "nll_train",
+        "harness.evaluate.sequences:nll_train",
+        False,
+        (frozenset({"sequences"}),),
+        False,
+        "The model's per-token negative log-likelihood of the training sequences (memorisation: its gap to nll_test).",
+    ),
+    (
         "coarse_style_margin",
         "harness.evaluate.styles:coarse_style_margin",
         True,
@@ -380,7 +414,13 @@ for name, target, higher, needs, reference, doc in (
     ),
 ):
     register_metric(
-        name, target, higher_is_better=higher, needs=needs, reference=reference, doc=doc
+        name,
+        target,
+        higher_is_better=higher,
+        needs=needs,
+        reference=reference,
+        doc=doc,
+        on_samples=name not in ("nll_test", "nll_train"),
     )
 
 # Image metrics that count the domain classifier's predicted classes, whatever the extractor,

@@ -264,6 +264,11 @@ class Evaluator:
         reference (FID); for 2-D points, modes covered then high-quality fraction."""
         if not self.spec.metrics:
             return None
+        if self.data.info.kind == "sequences":  # the model's NLL of held-apart sequences
+            validation = self.data.extra.get("validation")
+            if validation is None or not hasattr(sampler, "log_likelihood"):
+                return None
+            return sampler.log_likelihood(validation)
         samples, labels = self.generate(sampler, selection=True)
         if self.data.info.kind == "points":
             context = EvalContext(samples, labels, self.data)

@@ -19,6 +19,8 @@ Registered recipes:
 - ``progan``: progressive growing from 4×4 (``harness.recipes.progressive``, its schedule in
   ``harness.recipes.growing``), a batch size per resolution (``batch_sizes``: the recipe's
   ``steps_for`` and ``examples_before`` walk the schedule, so budgets stay in images).
+- ``mle``: maximum likelihood of token sequences, the text GANs' baseline
+  (``harness.recipes.sequence``).
 - ``stylegan``: StyleGAN (v1) on ProGAN's loop: style mixing, per-layer noise, the tracked
   mean w, the penalty every ``reg_interval`` D steps (lazy regularisation), grown only when
   ``fade_kimg`` > 0; it ``offers`` ``styles`` (a sampler that mixes two latents' styles).
@@ -99,6 +101,13 @@ RECIPES.register(
     doc="Style-based G with style mixing, per-layer noise, tracked mean w, lazy R1; optionally grown (Karras et al. 2019).",
     offers=("styles",),
     family="growing",
+    version=1,
+)
+RECIPES.register(
+    "mle",
+    "harness.recipes.sequence:MLE",
+    doc="Maximum likelihood of token sequences: teacher-forced cross-entropy, clipped gradients (the text GANs' baseline).",
+    family="sequence",
     version=1,
 )
 

@@ -144,9 +144,7 @@ class ProGAN(PartsState, Recipe):
             per_step = self.spec.d_steps * self.batch_at(resolution)
             upcoming = [b for b in bounds if b > images]
             limit = -(-(upcoming[0] - images) // per_step) if upcoming else None
-            count = _first(
-                lambda k, s=steps, i=images, p=per_step: stop(s + k, i + k * p), limit
-            )
+            count = _first(lambda k, s=steps, i=images, p=per_step: stop(s + k, i + k * p), limit)
             steps, images = steps + count, images + count * per_step
         return steps, images
 

@@ -1,6 +1,7 @@
-"""Sample pictures: an image grid for image datasets, a scatter plot for 2-D points. A
-translator's picture shows each source, its translation and the true target side by side (a
-grey column between examples); a coupled model's shows each pair."""
+"""Sample pictures: an image grid for image datasets, a scatter plot for 2-D points, a text
+file of sample sequences (one per line, tokens as the dataset's words, else ids) for
+sequences. A translator's picture shows each source, its translation and the true target side
+by side (a grey column between examples); a coupled model's shows each pair."""
 
 from __future__ import annotations
 
@@ -13,8 +14,17 @@ GRID_WIDTH = 8  # images per row of a plain grid
 
 def save_samples(columns: list[torch.Tensor], data, path: Path) -> Path:
     """Write the picture of ``columns`` (``Sampler.columns``: the samples alone, or per
-    example a few images to show side by side) for this dataset kind to ``path`` (PNG)."""
+    example a few images to show side by side) for this dataset kind to ``path`` (PNG; for
+    sequences the same name with ``.txt``); returns the file written."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if data.info.kind == "sequences":
+        words = data.extra.get("words")
+        lines = [
+            " ".join(words[t] if words else str(t) for t in row.tolist()) for row in columns[0]
+        ]
+        path = path.with_suffix(".txt")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
     if data.info.kind == "points":
         _scatter(columns[0], data, path)
     else:

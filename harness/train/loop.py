@@ -26,7 +26,7 @@ from harness.train.grids import save_samples
 from harness.train.seeding import derive_seed
 
 # Latents from the bank pictured every tick: a scatter of points, or an 8×8 grid of images.
-SAMPLE_COUNT = {"points": 1000, "images": 64}
+SAMPLE_COUNT = {"points": 1000, "images": 64, "sequences": 32}
 CHECKPOINT_FORMAT = 2  # 2: training recipes (recipe state under "recipe", named streams)
 
 

@@ -494,6 +494,26 @@ def stylegan(kind: str) -> dict:
     }
 
 
+# -- token sequences -------------------------------------------------------------------------
+
+
+@register_variant("mle", kinds=("sequences",))
+def mle(kind: str) -> dict:
+    """Maximum likelihood, the text GANs' baseline (text-gans reference §4.1): the LSTM generator of SeqGAN (embedding 32, hidden 32, N(0, 0.1²) initialisation), teacher-forced cross-entropy, Adam(1e-2), gradients clipped to a global norm of 5, batch 64 (Yu et al. 2017's code; Texygen's)."""
+    adam = {"name": "adam", "lr": 1e-2, "betas": (0.9, 0.999)}
+    return {
+        "recipe": "mle",
+        "architecture": "lstm",
+        "loss": "nonsaturating",
+        "g_opt": adam,
+        "d_opt": adam,
+        "batch_size": 64,
+        "embedding_dim": 32,
+        "width": 32,
+        "grad_clip": 5.0,
+    }
+
+
 # -- two coupled domains --------------------------------------------------------------------
 
 

@@ -79,6 +79,15 @@ ARCHITECTURES.register(
     version=1,
 )
 ARCHITECTURES.register(
+    "lstm",
+    "harness.variants.nets.sequence:build",
+    doc="LSTM language model: embedding, one LSTM layer, a linear layer to the vocabulary (SeqGAN's generator).",
+    kinds=("sequences",),
+    conditional=False,
+    family="sequence",
+    version=1,
+)
+ARCHITECTURES.register(
     "stylegan",
     "harness.variants.nets.stylegan:build",
     doc="StyleGAN (v1): mapping net, constant input, AdaIN, per-layer noise; ProGAN's D (Karras et al. 2019).",
