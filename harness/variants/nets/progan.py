@@ -44,6 +44,18 @@ def _steps(start: int, final: int) -> list[int]:
     return [start << k for k in range(int(math.log2(final // start)) + 1)]
 
 
+def level_of(resolutions: list[int], resolution: int | None, images=None) -> int:
+    """The index of ``resolution`` (default: the final one, or the images' size) among a
+    growing net's ``resolutions``; a clear error for any other size."""
+    if resolution is None:
+        resolution = resolutions[-1] if images is None else images.shape[-1]
+    if resolution not in resolutions:
+        raise ValueError(f"resolution {resolution} is not one of {resolutions}")
+    if images is not None and images.shape[-1] != resolution:
+        raise ValueError(f"images of {images.shape[-1]} px at resolution {resolution}")
+    return resolutions.index(resolution)
+
+
 def feature_maps(
     resolutions: list[int], width: int, fmap_base: int = 0, fmap_max: int = 0
 ) -> dict[int, int]:
@@ -101,13 +113,12 @@ class ProGenerator(nn.Module):
 
     def features(self, z: torch.Tensor, resolution: int) -> list[torch.Tensor]:
         """The feature maps at each resolution up to ``resolution``."""
-        if resolution not in self.resolutions:
-            raise ValueError(f"resolution {resolution} is not one of {self.resolutions}")
+        level = level_of(self.resolutions, resolution)
         x = self.norm(z)
         x = self.norm(_lrelu(self.dense(x).view(len(z), self.width, 4, 4)))
         x = self.norm(_lrelu(self.first(x)))
         out = [x]
-        for block in self.blocks[: self.resolutions.index(resolution)]:
+        for block in self.blocks[:level]:
             x = F.interpolate(x, scale_factor=2, mode="nearest")
             for conv in block:
                 x = self.norm(_lrelu(conv(x)))
@@ -166,10 +177,7 @@ class ProDiscriminator(nn.Module):
         resolution: int | None = None,
         alpha: float = 1.0,
     ) -> torch.Tensor:
-        resolution = resolution or x.shape[-1]
-        if resolution not in self.resolutions or x.shape[-1] != resolution:
-            raise ValueError(f"images of {x.shape[-1]} px at resolution {resolution}")
-        index = self.resolutions.index(resolution)
+        index = level_of(self.resolutions, resolution, x)
         h = _lrelu(self.from_rgb[index](x))
         if index > 0:
             h = self._block(index, h)

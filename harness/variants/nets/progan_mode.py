@@ -37,7 +37,7 @@ from harness.variants.nets.karras import (
     PixelNorm,
     fade,
 )
-from harness.variants.nets.progan import _steps
+from harness.variants.nets.progan import _steps, level_of
 
 G_LEAK, D_LEAK = 0.3, 0.2
 FIRST_MAPS = 64  # G's 4×4 layer, whatever fmap_base
@@ -105,10 +105,7 @@ class ModeGenerator(nn.Module):
         resolution: int | None = None,
         alpha: float = 1.0,
     ) -> torch.Tensor:
-        resolution = resolution or self.resolutions[-1]
-        if resolution not in self.resolutions:
-            raise ValueError(f"resolution {resolution} is not one of {self.resolutions}")
-        level = self.resolutions.index(resolution)
+        level = level_of(self.resolutions, resolution)
         x = self._normed(0, self.dense(self.latent_norm(z)).view(len(z), FIRST_MAPS, 4, 4))
         previous = x
         for index in range(1, level + 1):
@@ -171,9 +168,7 @@ class ModeDiscriminator(nn.Module):
         resolution: int | None = None,
         alpha: float = 1.0,
     ) -> torch.Tensor:
-        resolution = resolution or x.shape[-1]
-        if resolution not in self.resolutions or x.shape[-1] != resolution:
-            raise ValueError(f"images of {x.shape[-1]} px at resolution {resolution}")
+        resolution = self.resolutions[level_of(self.resolutions, resolution, x)]
         final = self.resolutions[-1]
         if resolution == final:
             h = x

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.variants.nets.karras import EqualizedConv2d, fade
-from harness.variants.nets.progan import ProDiscriminator, _steps, feature_maps
+from harness.variants.nets.progan import ProDiscriminator, _steps, feature_maps, level_of
 from harness.variants.nets.stylegan_layers import (
     AdaIN,
     ConstantInput,
@@ -153,9 +153,7 @@ class StyleGenerator(nn.Module):
         resolution: int | None = None,
         alpha: float = 1.0,
     ) -> torch.Tensor:
-        resolution = resolution or self.resolutions[-1]
-        if resolution not in self.resolutions:
-            raise ValueError(f"resolution {resolution} is not one of {self.resolutions}")
+        resolution = self.resolutions[level_of(self.resolutions, resolution)]
         x = self.constant(len(ws))
         previous = None
         for index in range(self.layers_at(resolution)):
