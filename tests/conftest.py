@@ -142,6 +142,30 @@ def spawn_cli(*args, results: Path):
     )
 
 
+def kill_after_pictures(args, results: Path, pattern: str, pictures: int, timeout: float = 300):
+    """``ganbench ARGS`` in the background, SIGKILLed once its cell's samples folder (the
+    glob ``pattern`` under ``results``) holds ``pictures`` sample pictures; returns that
+    folder. Fails if the run ends first."""
+    import signal
+    import time
+
+    process = spawn_cli(*args, results=results)
+    try:
+        deadline, samples = time.time() + timeout, None
+        while time.time() < deadline and process.poll() is None:
+            samples = next(results.glob(pattern), None)
+            if samples is not None and len(list(samples.glob("*.png"))) >= pictures:
+                break
+            time.sleep(0.01)
+        assert process.poll() is None, "the run finished before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return samples
+
+
 def training_values(record: dict) -> dict:
     """A tick record without its wall-clock timings: what must be bit-identical."""
     return {k: v for k, v in record.items() if k not in TIMING_KEYS}

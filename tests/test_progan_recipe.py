@@ -98,11 +98,8 @@ def test_sigkill_during_a_fade_then_rerun_gives_the_uninterrupted_result(write_s
     spans ticks 2–26 of 40), run again, and every tensor of the final checkpoint and the last
     tick record equal those of a run never interrupted."""
     import json
-    import os
-    import signal
-    import time
 
-    from conftest import run_cli, spawn_cli, training_values
+    from conftest import kill_after_pictures, run_cli, training_values
 
     path = write_suite(
         """
@@ -125,20 +122,7 @@ def test_sigkill_during_a_fade_then_rerun_gives_the_uninterrupted_result(write_s
         """
     )
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    proc = spawn_cli("run", path, results=killed)
-    try:
-        deadline, samples = time.time() + 300, None
-        while time.time() < deadline and proc.poll() is None:
-            samples = next(killed.glob("runs/fade/*/samples"), None)
-            if samples is not None and len(list(samples.glob("*.png"))) >= 3:
-                break
-            time.sleep(0.01)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    samples = kill_after_pictures(("run", path), killed, "runs/fade/*/samples", 3)
     cell = samples.parent
     shown = torch.load(cell / "checkpoint.pt", weights_only=True)["recipe"]["images"]
     assert 24 < shown < 24 + 400, f"killed at {shown} images, not during the 8-px fade"

@@ -2,17 +2,14 @@
 smoke suite through the CLI, and resume after SIGKILL."""
 
 import json
-import os
-import signal
-import time
 
 import pytest
 import torch
 from conftest import (
     REPO,
+    kill_after_pictures,
     make_cell,
     run_cli,
-    spawn_cli,
     start_mlflow_server,
     stop,
     suite_text,
@@ -171,21 +168,7 @@ def test_sigkill_mid_cell_then_rerun_resumes_to_the_uninterrupted_result(write_s
     )
     path = write_suite(text)
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    proc = spawn_cli("run", path, results=killed)
-    try:
-        deadline = time.time() + 120
-        samples = None
-        while time.time() < deadline and proc.poll() is None:
-            samples = next(killed.glob("runs/resume/*/samples"), None)
-            if samples is not None and len(list(samples.glob("*.png"))) >= 3:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    samples = kill_after_pictures(("run", path), killed, "runs/resume/*/samples", 3, timeout=120)
     run_dir = samples.parent
     assert json.loads((run_dir / "state.json").read_text())["status"] == "running"
 

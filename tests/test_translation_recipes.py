@@ -452,11 +452,8 @@ def test_a_translation_suite_runs_studies_nightly_and_reports_with_its_baselines
 @pytest.mark.slow  # ~40 s of CLI runs; test_a_cyclegan_cell_resumes_bit_identically is the fast check
 def test_sigkill_mid_cyclegan_cell_then_rerun_gives_the_uninterrupted_result(write_suite, tmp_path):
     import json
-    import os
-    import signal
-    import time
 
-    from conftest import run_cli, spawn_cli, training_values
+    from conftest import kill_after_pictures, run_cli, training_values
 
     text = TINY.split("[[variants]]")[0] + (
         '[[variants]]\npreset = "cyclegan_digits"\nwidth = 8\nbatch_size = 8\n'
@@ -465,20 +462,7 @@ def test_sigkill_mid_cyclegan_cell_then_rerun_gives_the_uninterrupted_result(wri
     )
     path = write_suite(text)
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    proc = spawn_cli("run", path, results=killed)
-    try:
-        deadline, samples = time.time() + 300, None
-        while time.time() < deadline and proc.poll() is None:
-            samples = next(killed.glob("runs/tiny-translation/*/samples"), None)
-            if samples is not None and len(list(samples.glob("*.png"))) >= 2:
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    samples = kill_after_pictures(("run", path), killed, "runs/tiny-translation/*/samples", 2)
     assert json.loads((samples.parent / "state.json").read_text())["status"] == "running"
     resumed = run_cli("run", path, results=killed, timeout=600)
     assert resumed.returncode == 0 and "resuming at iteration" in resumed.stderr, resumed.stderr
