@@ -100,3 +100,27 @@ def test_an_mle_cell_resumes_bit_identically(tmp_path):
     assert training_values(resumed.last_record) == training_values(whole.last_record)
     for name, tensor in whole.recipe.state_dict()["generator"].items():
         assert torch.equal(tensor, resumed.recipe.state_dict()["generator"][name]), name
+
+
+COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-captions"
+
+
+@pytest.mark.skipif(not (COCO / "train.txt").is_file(), reason=f"no COCO captions at {COCO}")
+def test_coco_captions_encode_to_words_and_score_bleu_against_the_test_captions(tmp_path):
+    from harness.evaluate.bleu import bleu
+
+    evaluation = {"num_samples": 300, "metrics": ["bleu2", "bleu5", "self_bleu2"]}
+    cell = make_cell("mle", "coco_captions", {"root": str(COCO)}, evaluation=evaluation)
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    words, eos = data.extra["words"], data.extra["eos"]
+    assert data.train_x.shape == (10000, 37) and words[eos] == "<eos>"
+    first = [words[t] for t in data.train_x[0].tolist() if t != eos]
+    assert first == data.extra["sentences"][0]
+    evaluator = Evaluator(cell.evaluation, data, CPU)
+    real = evaluator.score_real()  # the training captions against the test captions
+    expected = bleu(data.extra["sentences"][:300], data.extra["references"])
+    assert real["bleu2_300"] == pytest.approx(expected[2])
+    trainer = Trainer(cell, data, CPU, evaluator, tmp_path)
+    scores = evaluator.evaluate(trainer.recipe.sampler())  # untrained: far below real text
+    assert 0 <= scores["bleu5_300"] < scores["bleu2_300"] < real["bleu2_300"] - 0.2
+    assert 0 < scores["self_bleu2_300"] < real["self_bleu2_300"]

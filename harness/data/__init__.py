@@ -113,6 +113,13 @@ class OracleParams(Params):
     seed: int = Field(0, ge=0, description="the oracle's parameters and samples")
 
 
+class CaptionParams(Params):
+    root: str = Field(
+        "../shared/data/coco-captions",
+        description="folder with train.txt and test.txt, one caption per line",
+    )
+
+
 class ImageFolderParams(Params):
     root: str
     resolution: Literal[8, 16, 28, 32, 64] = 32
@@ -204,6 +211,15 @@ register_dataset(
     "sequences",
     "SeqGAN's synthetic oracle: an LSTM with N(0, 1) parameters; its samples are the data.",
     offers=("oracle",),
+)
+register_dataset(
+    "coco_captions",
+    "harness.data.text:coco_captions",
+    CaptionParams,
+    "sequences",
+    "Image COCO captions as Texygen ships them (10k train, 10k test), tokenised offline.",
+    offers=("words",),
+    missing="harness.data.text:caption_missing",
 )
 register_dataset(
     "ring8",

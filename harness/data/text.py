@@ -32,3 +32,55 @@ def read_sentences(path: str | Path) -> list[list[str]]:
     """One tokenised sentence per non-empty line of a UTF-8 file."""
     text = Path(path).expanduser().read_text(encoding="utf-8")
     return [tokenize(line) for line in text.splitlines() if line.strip()]
+
+
+EOS = "<eos>"
+
+
+def caption_missing(params) -> str | None:
+    root = Path(params.root).expanduser()
+    for name in ("train.txt", "test.txt"):
+        if not (root / name).is_file():
+            return f"no {name} under {root} (the Image COCO captions: train.txt and test.txt)"
+    return None
+
+
+def coco_captions(params):
+    """Texygen's Image COCO captions (10,000 training and 10,000 test lines), tokenised
+    (``tokenize``); the vocabulary is every word of both files, most frequent in training
+    first (ties alphabetical), then ``<eos>``, which pads every sequence to the longest
+    training caption (Texygen's sequence length: 37 tokens). The raw tokenised test captions
+    are BLEU's references; no validation split (the best checkpoint is not chosen here)."""
+    from collections import Counter
+
+    import torch
+
+    from harness.data import DatasetInfo, LoadedData
+
+    root = Path(params.root).expanduser()
+    train, test = read_sentences(root / "train.txt"), read_sentences(root / "test.txt")
+    counts = Counter(word for sentence in train for word in sentence)
+    unseen = {word for sentence in test for word in sentence} - set(counts)
+    words = sorted(counts, key=lambda w: (-counts[w], w)) + sorted(unseen) + [EOS]
+    index = {word: i for i, word in enumerate(words)}
+    length = max(map(len, train))
+
+    def encode(sentences):
+        out = torch.full((len(sentences), length), index[EOS], dtype=torch.long)
+        for row, sentence in enumerate(sentences):
+            ids = [index[w] for w in sentence[:length]]
+            out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return out
+
+    train_x, test_x = encode(train), encode(test)
+    info = DatasetInfo("coco_captions", "sequences", (length,), 1, vocab_size=len(words))
+    zeros = torch.zeros
+    data = LoadedData(
+        train_x,
+        zeros(len(train), dtype=torch.long),
+        test_x,
+        zeros(len(test), dtype=torch.long),
+        info,
+    )
+    data.extra |= {"words": words, "eos": index[EOS], "references": test, "sentences": train}
+    return data

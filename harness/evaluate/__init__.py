@@ -37,6 +37,7 @@ CAPABILITIES = {
     "styles": "a style-based generator whose layers take separate styles (StyleGAN)",
     "sequences": "token sequences",
     "oracle": "the true model of the data, whose likelihood scores samples (SeqGAN's oracle)",
+    "words": "sequences of words with reference sentences (text corpora: BLEU)",
 }
 
 
@@ -403,6 +404,28 @@ for name, target, higher, needs, reference, doc in (
         (frozenset({"sequences"}),),
         False,
         "The model's per-token negative log-likelihood of the training sequences (memorisation: its gap to nll_test).",
+    ),
+    *(
+        (
+            f"bleu{n}",
+            f"harness.evaluate.sequences:bleu{n}",
+            True,
+            (frozenset({"sequences", "words"}),),
+            False,
+            f"BLEU-{n} of the samples, each against every test sentence (NLTK sentence BLEU, uniform weights, smoothing method 1; Texygen's protocol); real data: the training sentences.",
+        )
+        for n in (2, 3, 4, 5)
+    ),
+    *(
+        (
+            f"self_bleu{n}",
+            f"harness.evaluate.sequences:self_bleu{n}",
+            False,
+            (frozenset({"sequences", "words"}),),
+            False,
+            f"Self-BLEU-{n}: each sample against all the other samples (leave one out); higher is less diverse.",
+        )
+        for n in (2, 3, 4, 5)
     ),
     (
         "coarse_style_margin",

@@ -18,10 +18,11 @@ def save_samples(columns: list[torch.Tensor], data, path: Path) -> Path:
     sequences the same name with ``.txt``); returns the file written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if data.info.kind == "sequences":
-        words = data.extra.get("words")
-        lines = [
-            " ".join(words[t] if words else str(t) for t in row.tolist()) for row in columns[0]
-        ]
+        words, eos = data.extra.get("words"), data.extra.get("eos")
+        lines = []
+        for row in columns[0].tolist():
+            row = row[: row.index(eos)] if eos in row else row
+            lines.append(" ".join(words[t] if words else str(t) for t in row))
         path = path.with_suffix(".txt")
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
