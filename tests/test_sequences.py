@@ -3,6 +3,7 @@ and validation samples, inverse-CDF sampling from a bank of uniforms, the NLL me
 maximum likelihood as a recipe through the generic loop."""
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,11 @@ def test_an_mle_cell_resumes_bit_identically(tmp_path):
         assert torch.equal(tensor, resumed.recipe.state_dict()["generator"][name]), name
 
 
-COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-captions"
+COCO = Path(
+    os.environ.get(
+        "GANBENCH_COCO", Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-captions"
+    )
+)
 
 
 @pytest.mark.skipif(not (COCO / "train.txt").is_file(), reason=f"no COCO captions at {COCO}")
