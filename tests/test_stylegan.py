@@ -274,3 +274,31 @@ def test_progan_and_stylegan_run_report_and_study_like_any_variant(write_suite, 
     trials = optuna.load_study(study_name=name, storage=storage).trials
     assert len(trials) == 2 and all(t.state.name == "COMPLETE" for t in trials)
     assert {"style_mixing", "penalty_weight"} <= set(trials[0].params)
+
+
+def test_a_psi_sweep_scores_truncated_samples_under_their_own_names(tmp_path):
+    """evaluation.psi: at the final evaluation every metric again with w pulled towards the
+    tracked mean; ψ = 0 makes every noise-free sample G(w̄) (one class), ψ = 1 is the
+    untruncated run."""
+    evaluation = {"num_samples": 200, "metrics": ["modes_covered", "fid"], "psi": [0.0, 0.7]}
+    cell = make_cell("stylegan_digits", "digits", DIGITS16, **SMALL, evaluation=evaluation)
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    evaluator = Evaluator(cell.evaluation, data, CPU, cache_root(tmp_path), cell.dataset_params)
+    trainer = Trainer(cell, data, CPU, evaluator, tmp_path / "unused")
+    for _ in range(4):  # move the tracked mean w off zero
+        trainer.step()
+    with torch.no_grad():  # without noise, ψ = 0 leaves nothing of the latent in an image
+        for layer in trainer.recipe.G_ema.layers:
+            layer.noise.weight.zero_()
+    scores = evaluator.evaluate(trainer.recipe.sampler(), final=True)
+    assert {"fid_200_cls_psi0", "fid_200_cls_psi0.7", "modes_covered_200_cls_psi0"} <= set(scores)
+    assert scores["modes_covered_200_cls_psi0"] == 1  # every sample is the mean w's image
+    assert scores["modes_covered_200_cls"] >= scores["modes_covered_200_cls_psi0.7"]
+    assert evaluator.describe()["eval.psi"] == "0,0.7"
+    plain = evaluator.evaluate(trainer.recipe.sampler(), final=False)
+    assert plain["fid_200_cls"] == scores["fid_200_cls"] and "fid_200_cls_psi0" not in plain
+
+
+def test_psi_in_a_suite_without_stylegan_is_refused():
+    with pytest.raises(ValueError, match="evaluation.psi: truncation in W applies to style"):
+        make_cell("dcgan", "digits", evaluation={"num_samples": 200, "psi": [0.7]})

@@ -71,6 +71,19 @@ class EvaluationSpec(Strict):
         "(BigGAN's truncation trick; the metric names carry _trunc<t>); untruncated always",
     )
 
+    psi: Numbers = Field(
+        (),
+        description="also score StyleGAN's samples with w truncated towards the tracked mean by "
+        "each ψ (the metric names carry _psi<ψ>); ψ = 1, no truncation, always",
+    )
+
+    @field_validator("psi")
+    @classmethod
+    def _psi(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 <= p < 1 for p in value) or len(set(value)) != len(value):
+            raise ValueError("psi values must be distinct and within [0, 1)")
+        return value
+
     @field_validator("truncation")
     @classmethod
     def _truncation(cls, value: tuple[float, ...]) -> tuple[float, ...]:
@@ -234,6 +247,20 @@ class SuiteSpec(Strict):
         from harness.data import DATASETS
         from harness.recipes import RECIPES
 
+        if self.evaluation.psi:
+            styled = []
+            for dataset in self.datasets:
+                for variant in self.variants:
+                    try:
+                        recipe = variant.resolve(dataset.kind).recipe
+                    except (ValueError, ValidationError):
+                        continue
+                    styled.append("styles" in RECIPES.meta(recipe).get("offers", ()))
+            if not any(styled):
+                raise ValueError(
+                    "evaluation.psi: truncation in W applies to style-based generators only, "
+                    "and this suite has none; allowed: psi = [] or a stylegan variant"
+                )
         for dataset in self.datasets:
             offered = set(DATASETS.meta(dataset.name)["offers"])
             for index, variant in enumerate(self.variants):

@@ -94,6 +94,8 @@ class Evaluator:
             "eval.seed": str(self.spec.seed),
             "eval.metrics": ",".join(self.spec.metrics),
         }
+        if self.spec.psi:
+            tags["eval.psi"] = ",".join(f"{p:g}" for p in self.spec.psi)
         if self.classifier_bridge is not None and self.classifier_bridge is not self.bridge:
             tags["eval.mode_classifier"] = self.classifier_bridge.name
         if self.bridge is not None:
@@ -188,6 +190,11 @@ class Evaluator:
             samples, labels = self.generate(sampler, self.spec.mode_samples)
             if len(samples) != counted:  # a translator's bank may hold no more
                 scores |= self.score(samples, labels, conditional, self.mode_metrics())
+        for psi in self.spec.psi if final and hasattr(sampler, "at_psi") else ():
+            samples, labels = self.generate(sampler.at_psi(psi))
+            truncated = self.score(samples, labels, conditional, sampler=sampler.at_psi(psi))
+            truncated.pop("eval_reference_cached", None)
+            scores |= {f"{key}_psi{psi:g}": v for key, v in truncated.items()}
         for threshold in self.spec.truncation if final else ():
             samples, labels = self.generate(sampler, truncation=threshold)
             truncated = self.score(samples, labels, conditional)

@@ -30,7 +30,7 @@ from harness.recipes.growing import GrowthSchedule
 from harness.train.seeding import derive_seed
 from harness.variants import ARCHITECTURES, LOSSES, PENALTIES
 from harness.variants.nets.karras import fade_reals
-from harness.variants.nets.stylegan_layers import mixing_cutoff
+from harness.variants.nets.stylegan_layers import mixing_cutoff, truncate
 from harness.variants.optimizers import make_optimizer
 
 START = 4  # ProGAN grows from 4×4
@@ -256,11 +256,25 @@ class ProGAN(PartsState, Recipe):
 
 class StyleSampler(Sampler):
     """StyleGAN's sampler: G (its EMA) at the run's (resolution, α), upsampled to the final
-    size; ``mix`` draws images with the styles of one latent on the first ``cutoff`` layers
-    and another's on the rest (the paper's style mixing, Fig. 3), for the style metrics."""
+    size, its w truncated towards the tracked mean by ``psi`` (1: none); ``mix`` draws images
+    with the styles of one latent on the first ``cutoff`` layers and another's on the rest
+    (the paper's style mixing, Fig. 3), for the style metrics; ``at_psi`` the same sampler
+    truncated (the ``psi`` evaluation option)."""
 
-    def __init__(self, module: Grown, latent_dim: int) -> None:
+    def __init__(self, module: Grown, latent_dim: int, psi: float = 1.0) -> None:
         super().__init__(module, latent_dim, False)
+        self.psi = psi
+
+    def at_psi(self, psi: float) -> StyleSampler:
+        return StyleSampler(self.module, self.latent_dim, psi)
+
+    def _upsampled(self, images: torch.Tensor) -> torch.Tensor:
+        final = self.module.final
+        return images if images.shape[-1] == final else F.interpolate(images, size=(final,) * 2)
+
+    def __call__(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        grown = self.module
+        return self._upsampled(grown.net(z, None, grown.resolution, grown.alpha, psi=self.psi))
 
     def mix(self, first: torch.Tensor, second: torch.Tensor, cutoff: int) -> torch.Tensor | None:
         """Images of ``first``'s styles below ``cutoff`` and ``second``'s from it on, their
@@ -272,9 +286,10 @@ class StyleSampler(Sampler):
         device = G.w_avg.device
         first, second = first.to(device), second.to(device)
         ws = torch.cat([G.styles(first)[:, :cutoff], G.styles(second)[:, cutoff:]], dim=1)
+        if self.psi != 1.0:
+            ws = truncate(ws, G.w_avg, self.psi)
         noise = G.latent_noise(torch.cat([first, second], dim=1), grown.resolution)
-        images = G.synthesis(ws, noise, grown.resolution, grown.alpha)
-        return F.interpolate(images, size=(grown.final,) * 2, mode="nearest")
+        return self._upsampled(G.synthesis(ws, noise, grown.resolution, grown.alpha))
 
 
 W_AVG_BETA = 0.995  # the tracked mean w: an EMA of the batch mean w (StyleGAN's dlatent_avg)
