@@ -129,3 +129,16 @@ def test_coco_captions_encode_to_words_and_score_bleu_against_the_test_captions(
     scores = evaluator.evaluate(trainer.recipe.sampler())  # untrained: far below real text
     assert 0 <= scores["bleu5_300"] < scores["bleu2_300"] < real["bleu2_300"] - 0.2
     assert 0 < scores["self_bleu2_300"] < real["self_bleu2_300"]
+
+
+def test_the_texygen_compatible_oracle_saturates_its_gates():
+    plain = load_dataset("oracle_lstm", SMALL).extra["oracle"]
+    texygen = load_dataset("oracle_lstm", {**SMALL, "texygen_compat": True}).extra["oracle"]
+    gates = torch.cat([p.flatten() for p in texygen.lstm.parameters()])
+    assert gates.std().item() == pytest.approx(1e6, rel=0.05)
+    assert texygen.embed.weight.std().item() == pytest.approx(1.0, abs=0.1)
+    assert torch.equal(texygen.out.weight, plain.out.weight)  # only the gates differ
+    with torch.no_grad():  # saturated: every input gate is 0 or 1
+        x = texygen.embed(torch.zeros(1, 1, dtype=torch.long))
+        pre = x[0] @ texygen.lstm.weight_ih_l0.T + texygen.lstm.bias_ih_l0
+        assert (torch.sigmoid(pre[:32]) * (1 - torch.sigmoid(pre[:32]))).max() < 1e-6

@@ -111,6 +111,11 @@ class OracleParams(Params):
     test_size: int = Field(10_000, gt=0, description="held-out sequences, for NLL-test")
     validation_size: int = Field(2_000, gt=0, description="sequences for the best checkpoint")
     seed: int = Field(0, ge=0, description="the oracle's parameters and samples")
+    texygen_compat: bool = Field(
+        False,
+        description="Texygen's oracle distribution: LSTM gate weights and biases with std 10⁶ "
+        "(embedding and output N(0, 1)); its own random draws cannot be reproduced",
+    )
 
 
 class CaptionParams(Params):

@@ -9,6 +9,12 @@ measured there, never on the training set as Texygen does) and ``validation_size
 choosing the best checkpoint, each from a stream of its own. Its entropy rate, the per-token
 NLL-oracle of its own held-out samples, is the floor every model is read against (the
 real-data row).
+
+``texygen_compat`` draws the LSTM's gate weights and biases with std 10⁶ as Texygen's
+``OracleLstm`` does (its embedding and output layer N(0, 1)), the oracle behind Texygen's
+NLL-oracle tables (≈ 9.6–10.8 at V = 5,000, not comparable with SeqGAN's ≈ 7–9); the
+distribution is Texygen's, the draws are not (they were TensorFlow's), so its tables are
+matched in kind, not to the digit.
 """
 
 from __future__ import annotations
@@ -29,10 +35,17 @@ def _draw(oracle: LSTMModel, count: int, seed: int) -> torch.Tensor:
     return torch.cat([oracle.sample(uniforms[i : i + CHUNK]) for i in range(0, count, CHUNK)])
 
 
+TEXYGEN_GATE_STD = 1e6  # Texygen's OracleLstm: tf.random_normal(shape, 0.0, 1000000.0)
+
+
 def build_oracle(params: OracleParams) -> LSTMModel:
     generator = torch.Generator().manual_seed(derive_seed(params.seed, "oracle"))
     oracle = LSTMModel(params.vocab, params.length, params.embedding, params.hidden)
     normal_init(oracle, 1.0, generator)
+    if params.texygen_compat:  # the gates' weights and biases, saturating every gate
+        with torch.no_grad():
+            for parameter in oracle.lstm.parameters():
+                parameter.mul_(TEXYGEN_GATE_STD)
     return oracle.eval().requires_grad_(False)
 
 
