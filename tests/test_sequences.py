@@ -142,3 +142,43 @@ def test_the_texygen_compatible_oracle_saturates_its_gates():
         x = texygen.embed(torch.zeros(1, 1, dtype=torch.long))
         pre = x[0] @ texygen.lstm.weight_ih_l0.T + texygen.lstm.bias_ih_l0
         assert (torch.sigmoid(pre[:32]) * (1 - torch.sigmoid(pre[:32]))).max() < 1e-6
+
+
+def test_rollout_rewards_complete_each_prefix_and_end_with_d_on_the_whole_sequence():
+    """SeqGAN's rewards (reference §4.2): shape (batch, length), the last column D of the
+    full sequence, every rollout keeping its prefix and redrawing only later positions."""
+    from harness.variants.nets.sequence import TextCNN, rollout_rewards
+
+    torch.manual_seed(0)
+    G, D = LSTMModel(12, 6, 8, 8), TextCNN(12, 8, widths=(2, 3), maps=(4, 4)).eval()
+    sequences = torch.randint(12, (5, 6))
+    seen = []
+    complete = G.complete
+
+    def spy(prefix, uniforms, temperature=1.0):
+        out = complete(prefix, uniforms, temperature)
+        seen.append((prefix.shape[1], out))
+        assert torch.equal(out[:, : prefix.shape[1]], prefix)  # the prefix is kept
+        return out
+
+    G.complete = spy
+    rewards = rollout_rewards(G, D, sequences, 3, torch.Generator().manual_seed(0))
+    assert rewards.shape == (5, 6)
+    with torch.no_grad():
+        assert torch.allclose(rewards[:, -1], torch.sigmoid(D(sequences)))
+    assert [t for t, _ in seen] == [1, 2, 3, 4, 5]
+    assert all(out.shape == (15, 6) for _, out in seen)  # 3 rollouts of 5 sequences
+    assert not torch.equal(seen[0][1][:5, 1:], seen[0][1][5:10, 1:])  # rollouts differ
+    assert ((rewards > 0) & (rewards < 1)).all()
+
+
+def test_the_discriminator_pools_every_filter_width_through_a_highway():
+    from harness.variants.nets.sequence import TextCNN
+
+    D = TextCNN(20, 8, widths=(2, 3, 5), maps=(3, 4, 5))
+    tokens = torch.randint(20, (7, 10))
+    assert D.features(tokens).shape == (7, 12) and D(tokens).shape == (7,)
+    D(tokens).sum().backward()
+    assert all(p.grad is not None for p in D.parameters())
+    with pytest.raises(ValueError, match="3 filter widths but 2 map counts"):
+        TextCNN(20, 8, widths=(2, 3, 5), maps=(3, 4))

@@ -39,12 +39,22 @@ class LSTMModel(nn.Module):
 
     def sample(self, uniforms: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """Tokens (batch, length) drawn by the inverse CDF at ``uniforms`` in [0, 1)."""
-        batch = len(uniforms)
-        token = torch.full((batch, 1), self.vocab, dtype=torch.long, device=uniforms.device)
-        state, out = None, []
+        empty = torch.zeros(len(uniforms), 0, dtype=torch.long, device=uniforms.device)
+        return self.complete(empty, uniforms, temperature)
+
+    def complete(
+        self, prefix: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """``prefix`` (batch, t) followed by ``uniforms.shape[1]`` tokens drawn given it, by
+        the inverse CDF at ``uniforms``: SeqGAN's Monte-Carlo rollout of a prefix."""
+        start = torch.full((len(prefix), 1), self.vocab, dtype=torch.long, device=prefix.device)
+        hidden, state = self.lstm(self.embed(torch.cat([start, prefix], dim=1)))
+        last, out, token = hidden[:, -1], [prefix], None
         for t in range(uniforms.shape[1]):
-            hidden, state = self.lstm(self.embed(token), state)
-            probs = F.softmax(self.out(hidden[:, 0]) / temperature, dim=-1)
+            if token is not None:
+                step, state = self.lstm(self.embed(token), state)
+                last = step[:, 0]
+            probs = F.softmax(self.out(last) / temperature, dim=-1)
             cdf = probs.double().cumsum(dim=-1)
             target = uniforms[:, t : t + 1].double() * cdf[:, -1:]
             token = torch.searchsorted(cdf, target, right=True).clamp_max(self.vocab - 1)
@@ -68,3 +78,76 @@ def build(variant, info):
     model = LSTMModel(info.vocab_size, info.shape[0], variant.embedding_dim, variant.width)
     normal_init(model, 0.1)
     return model, None
+
+
+class Highway(nn.Module):
+    """One highway layer (Srivastava et al. 2015), as SeqGAN's discriminator uses it:
+    t·ReLU(H x) + (1 − t)·x with the transform gate t = σ(T x)."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.transform, self.gate = nn.Linear(features, features), nn.Linear(features, features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = torch.sigmoid(self.gate(x))
+        return gate * F.relu(self.transform(x)) + (1 - gate) * x
+
+
+class TextCNN(nn.Module):
+    """SeqGAN's discriminator (after Kim 2014): token embedding, one convolution per filter
+    width over whole embeddings, ReLU, max over time, concatenated, a highway layer, dropout,
+    and a linear layer to one logit (real vs generated). ``features`` is the penultimate
+    vector (LeakGAN leaks it to its generator)."""
+
+    def __init__(
+        self,
+        vocab: int,
+        embedding: int,
+        widths: tuple[int, ...] = (2, 3, 4, 5),
+        maps: tuple[int, ...] = (64, 64, 64, 64),
+        dropout: float = 0.25,
+    ) -> None:
+        super().__init__()
+        if len(widths) != len(maps):
+            raise ValueError(f"{len(widths)} filter widths but {len(maps)} map counts")
+        self.embed = nn.Embedding(vocab, embedding)
+        self.convs = nn.ModuleList(
+            nn.Conv2d(1, count, (width, embedding))
+            for width, count in zip(widths, maps, strict=True)
+        )
+        self.highway = Highway(sum(maps))
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(sum(maps), 1)
+
+    def features(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens).unsqueeze(1)  # (batch, 1, length, embedding)
+        pooled = [F.relu(conv(x)).squeeze(3).amax(dim=2) for conv in self.convs]
+        return self.highway(torch.cat(pooled, dim=1))
+
+    def forward(self, tokens: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.out(self.dropout(self.features(tokens))).squeeze(1)
+
+
+@torch.no_grad()
+def rollout_rewards(
+    generator: LSTMModel,
+    discriminator: nn.Module,
+    sequences: torch.Tensor,
+    rollouts: int,
+    rng: torch.Generator,
+) -> torch.Tensor:
+    """SeqGAN's rewards (Yu et al. 2017, eq. 4): for every prefix length t < L the mean,
+    over ``rollouts`` Monte-Carlo completions of the prefix by ``generator``, of D's
+    probability that the completed sequence is real; for t = L, D's probability of the whole
+    sequence. Returns (batch, length); the completions keep each prefix and redraw only the
+    later tokens."""
+    batch, length = sequences.shape
+    rewards = torch.empty(batch, length, device=sequences.device)
+    for t in range(1, length):
+        prefix = sequences[:, :t].repeat(rollouts, 1)
+        uniforms = torch.rand(len(prefix), length - t, generator=rng).to(sequences.device)
+        completed = generator.complete(prefix, uniforms)
+        probability = torch.sigmoid(discriminator(completed)).view(rollouts, batch)
+        rewards[:, t - 1] = probability.mean(dim=0)
+    rewards[:, -1] = torch.sigmoid(discriminator(sequences))
+    return rewards
