@@ -182,3 +182,55 @@ def test_the_discriminator_pools_every_filter_width_through_a_highway():
     assert all(p.grad is not None for p in D.parameters())
     with pytest.raises(ValueError, match="3 filter widths but 2 map counts"):
         TextCNN(20, 8, widths=(2, 3, 5), maps=(3, 4))
+
+
+SEQGAN = {"pretrain_kimg": 0.128, "d_pretrain_kimg": 0.064, "rollouts": 2, "d_steps": 2}
+
+
+def seqgan_trainer(run_dir: Path, budget: dict):
+    evaluation = {"num_samples": 200, "metrics": ["nll_oracle"]}
+    cell = make_cell(
+        "seqgan", "oracle_lstm", SMALL, evaluation=evaluation, budget=budget, batch_size=32,
+        d_width=8, **SEQGAN,
+    )  # fmt: skip
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    return Trainer(cell, data, CPU, Evaluator(cell.evaluation, data, CPU), run_dir)
+
+
+def test_seqgan_pretrains_g_then_d_then_trains_adversarially_on_one_budget(tmp_path):
+    """128 sequences of MLE (4 steps of 32), 64 of D pretraining (2 steps), then steps of
+    one policy-gradient update and 2 D updates (64 real sequences each): 0.384 kimg is 9
+    steps."""
+    trainer = seqgan_trainer(tmp_path / "unused", {"kimg": 0.384, "ticks": 1})
+    assert trainer.total == 9 and trainer.recipe.examples_before(9) == 128 + 64 + 3 * 64
+    recipe, phases = trainer.recipe, []
+    for _ in range(9):
+        g_before = [p.detach().clone() for p in recipe.G.parameters()]
+        d_before = [p.detach().clone() for p in recipe.D.parameters()]
+        stats = trainer.step()
+        phases.append(int(stats["phase"]))
+        moved = [
+            any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+            for before, net in ((g_before, recipe.G), (d_before, recipe.D))
+        ]
+        assert moved == {1: [True, False], 2: [False, True], 3: [True, True]}[phases[-1]]
+        if phases[-1] == 3:
+            assert 0 < stats["reward"] < 1
+    assert phases == [1, 1, 1, 1, 2, 2, 3, 3, 3]
+    assert trainer.images_seen == 384
+
+
+def test_a_seqgan_cell_resumes_bit_identically_in_the_adversarial_phase(tmp_path):
+    budget = {"kimg": 0.384, "ticks": 3}  # ticks end at steps 3, 6, 9
+    whole = seqgan_trainer(tmp_path / "whole", budget)
+    assert whole.run().status == "completed"
+    cut = seqgan_trainer(tmp_path / "cut", budget)
+    cut.total = cut.ticks[1]  # stop after 6 steps: the first adversarial step is next
+    cut.run()
+    resumed = seqgan_trainer(tmp_path / "cut", budget)
+    resumed.resume(tmp_path / "cut" / "checkpoint.pt")
+    assert resumed.recipe._phase(resumed.recipe.examples) == 3
+    assert resumed.run().status == "completed"
+    for part in ("generator", "discriminator"):
+        for name, tensor in whole.recipe.state_dict()[part].items():
+            assert torch.equal(tensor, resumed.recipe.state_dict()[part][name]), (part, name)

@@ -81,7 +81,7 @@ Resolution = typing.Annotated[int, BeforeValidator(_resolution_key)]
 
 GROWING_AXES = ("stabilise_kimg", "fade_kimg", "drift", "reg_interval", "batch_sizes")
 STYLE_AXES = ("mapping_layers", "mapping_lr", "style_mixing")
-SEQUENCE_AXES = ("embedding_dim", "grad_clip")
+SEQUENCE_AXES = ("embedding_dim", "grad_clip", "pretrain_kimg", "d_pretrain_kimg", "rollouts")
 KARRAS_AXES = (
     "fmap_base",
     "fmap_max",
@@ -199,6 +199,9 @@ class VariantSpec(Strict):
     grad_clip: float = Field(
         0.0, ge=0, description="global gradient-norm clip of G's updates (0: none; SeqGAN 5)"
     )
+    pretrain_kimg: float = Field(0.0, ge=0, description="SeqGAN: kimg of G's MLE pretraining")
+    d_pretrain_kimg: float = Field(0.0, ge=0, description="SeqGAN: kimg of D's pretraining")
+    rollouts: int = Field(16, ge=1, description="SeqGAN: Monte-Carlo completions per prefix")
     # Style-based G (StyleGAN).
     mapping_layers: int = Field(8, ge=1, description="StyleGAN: dense layers of z → w")
     mapping_lr: float = Field(
@@ -215,7 +218,7 @@ ARCHITECTURE_AXES = {
     "hierarchical_z": ("resnet",),
     "attention": ("resnet",),
     "g_spectral": ("resnet",),
-    "d_width": ("resnet", "maxout", "unet", "resnet_translator"),
+    "d_width": ("resnet", "maxout", "unet", "resnet_translator", "lstm"),
     "norm_layer": ("unet", "resnet_translator"),
     "dropout": ("unet",),
     "dropout_layers": ("unet",),
@@ -247,7 +250,10 @@ RECIPE_AXES = {
     "reg_interval": ("progan", "stylegan"),
     "batch_sizes": ("progan", "stylegan"),
     "style_mixing": ("stylegan",),
-    "grad_clip": ("mle",),
+    "grad_clip": ("mle", "seqgan"),
+    "pretrain_kimg": ("seqgan",),
+    "d_pretrain_kimg": ("seqgan",),
+    "rollouts": ("seqgan",),
 }
 
 
@@ -301,6 +307,9 @@ class VariantEntry(Strict):
     reg_interval: int | None = Field(None, ge=1)
     embedding_dim: int | None = Field(None, ge=1)
     grad_clip: float | None = Field(None, ge=0)
+    pretrain_kimg: float | None = Field(None, ge=0)
+    d_pretrain_kimg: float | None = Field(None, ge=0)
+    rollouts: int | None = Field(None, ge=1)
     batch_sizes: dict[Resolution, int] | None = None
     mapping_layers: int | None = Field(None, ge=1)
     mapping_lr: float | None = Field(None, gt=0, le=1)

@@ -19,8 +19,9 @@ Registered recipes:
 - ``progan``: progressive growing from 4×4 (``harness.recipes.progressive``, its schedule in
   ``harness.recipes.growing``), a batch size per resolution (``batch_sizes``: the recipe's
   ``steps_for`` and ``examples_before`` walk the schedule, so budgets stay in images).
-- ``mle``: maximum likelihood of token sequences, the text GANs' baseline
-  (``harness.recipes.sequence``).
+- ``mle``: maximum likelihood of token sequences, the text GANs' baseline, and ``seqgan``:
+  its pretraining, D's, then policy gradient with rollout rewards, phases switched by the
+  sequences consumed against one budget (``harness.recipes.sequence``).
 - ``stylegan``: StyleGAN (v1) on ProGAN's loop: style mixing, per-layer noise, the tracked
   mean w, the penalty every ``reg_interval`` D steps (lazy regularisation), grown only when
   ``fade_kimg`` > 0; it ``offers`` ``styles`` (a sampler that mixes two latents' styles).
@@ -107,6 +108,13 @@ RECIPES.register(
     "mle",
     "harness.recipes.sequence:MLE",
     doc="Maximum likelihood of token sequences: teacher-forced cross-entropy, clipped gradients (the text GANs' baseline).",
+    family="sequence",
+    version=1,
+)
+RECIPES.register(
+    "seqgan",
+    "harness.recipes.sequence:SeqGAN",
+    doc="SeqGAN: MLE pretraining, D pretraining, then policy gradient with Monte-Carlo rollout rewards (Yu et al. 2017).",
     family="sequence",
     version=1,
 )

@@ -514,6 +514,27 @@ def mle(kind: str) -> dict:
     }
 
 
+@register_variant("seqgan", kinds=("sequences",))
+def seqgan(kind: str) -> dict:
+    """SeqGAN (Yu et al. 2017) at the CPU tier: MLE's generator and optimiser, pretrained by maximum likelihood for 80 epochs of 10,000 sequences (800 kimg; Texygen's 80), D pretrained for 15 kimg, then adversarial steps of one policy-gradient update with 16 rollouts per prefix and 5 D updates; D a CNN with highway over filter widths 2–5 × 64 maps, Adam(1e-4).
+
+    Deviations from the paper's code, recorded: a small D (the paper: 12 widths, 1,720 maps;
+    Texygen's widths 2–3 with 100 and 200 maps), no L2 on D's output layer, 5 D updates on
+    fresh batches per adversarial step (the paper: 5 × 3 epochs over 10,000 fresh samples),
+    rollouts by the current G (the paper's code keeps a 0.8-smoothed copy it never uses).
+    """
+    return {
+        **mle(kind),
+        "recipe": "seqgan",
+        "d_opt": {"name": "adam", "lr": 1e-4, "betas": (0.9, 0.999)},
+        "d_steps": 5,
+        "d_width": 64,
+        "pretrain_kimg": 800.0,
+        "d_pretrain_kimg": 15.0,
+        "rollouts": 16,
+    }
+
+
 # -- two coupled domains --------------------------------------------------------------------
 
 
