@@ -144,8 +144,8 @@ def spawn_cli(*args, results: Path):
 
 def kill_after_pictures(args, results: Path, pattern: str, pictures: int, timeout: float = 300):
     """``ganbench ARGS`` in the background, SIGKILLed once its cell's samples folder (the
-    glob ``pattern`` under ``results``) holds ``pictures`` sample pictures; returns that
-    folder. Fails if the run ends first."""
+    glob ``pattern`` under ``results``) holds ``pictures`` sample pictures (images, or the
+    text of sequences); returns that folder. Fails if the run ends first."""
     import signal
     import time
 
@@ -154,7 +154,7 @@ def kill_after_pictures(args, results: Path, pattern: str, pictures: int, timeou
         deadline, samples = time.time() + timeout, None
         while time.time() < deadline and process.poll() is None:
             samples = next(results.glob(pattern), None)
-            if samples is not None and len(list(samples.glob("*.png"))) >= pictures:
+            if samples is not None and len(list(samples.glob("tick_*"))) >= pictures:
                 break
             time.sleep(0.01)
         assert process.poll() is None, "the run finished before it could be killed"

@@ -234,3 +234,54 @@ def test_a_seqgan_cell_resumes_bit_identically_in_the_adversarial_phase(tmp_path
     for part in ("generator", "discriminator"):
         for name, tensor in whole.recipe.state_dict()[part].items():
             assert torch.equal(tensor, resumed.recipe.state_dict()[part][name]), (part, name)
+
+
+@pytest.mark.slow  # ~30 s of CLI runs; the in-process adversarial-phase resume test is the fast check
+def test_sigkill_in_seqgans_adversarial_phase_then_rerun_gives_the_uninterrupted_result(
+    write_suite, tmp_path
+):
+    import json
+
+    from conftest import kill_after_pictures, run_cli, training_values
+
+    path = write_suite(
+        """
+        name = "text-kill"
+        seeds = [0]
+        [[datasets]]
+        name = "oracle_lstm"
+        params = { vocab = 40, length = 8, size = 2000, test_size = 500, validation_size = 200 }
+        [[variants]]
+        preset = "seqgan"
+        batch_size = 32
+        d_width = 8
+        rollouts = 4
+        d_steps = 2
+        pretrain_kimg = 0.064
+        d_pretrain_kimg = 0.032
+        [budget]
+        kimg = 2.016
+        ticks = 30
+        [evaluation]
+        metrics = ["nll_oracle"]
+        num_samples = 200
+        """
+    )
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    samples = kill_after_pictures(("run", path), killed, "runs/text-kill/*/samples", 6)
+    shown = torch.load(samples.parent / "checkpoint.pt", weights_only=True)["recipe"]["examples"]
+    assert shown > 96, f"killed at {shown} sequences, before the adversarial phase"
+    resumed = run_cli("run", path, results=killed, timeout=600)
+    assert resumed.returncode == 0 and "resuming at iteration" in resumed.stderr, resumed.stderr
+    assert run_cli("run", path, results=straight, timeout=600).returncode == 0
+
+    def final(root):
+        cell = next(root.glob("runs/text-kill/*/state.json")).parent
+        record = json.loads((cell / "state.json").read_text())["record"]
+        return record, torch.load(cell / "checkpoint.pt", weights_only=True)["recipe"]
+
+    (record_a, state_a), (record_b, state_b) = final(killed), final(straight)
+    assert training_values(record_a) == training_values(record_b)
+    for part in ("generator", "discriminator"):
+        for name, tensor in state_a[part].items():
+            assert torch.equal(tensor, state_b[part][name]), (part, name)
