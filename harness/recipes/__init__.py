@@ -46,10 +46,13 @@ w in G, ψ = 1 for metrics):
   learning-rate schedule are recipe parts and state; ``step`` takes aligned (paired) or
   independent (unpaired) batches from the modality's streams; the ``Sampler`` maps held-out
   source images instead of latents, and translation metrics declare a paired target.
-- **Sequence models (SeqGAN, LeakGAN, RankGAN, TextGAN)**: maximum-likelihood pretraining and
-  the adversarial phase are phases of one recipe, switched by examples seen and counted
-  against one budget; rollouts and policy gradients live in ``step``; the ``Sampler`` emits
-  token sequences for metrics that declare a token vocabulary.
+- **Sequence models (SeqGAN, built; LeakGAN, RankGAN, TextGAN to come)**: maximum-likelihood
+  pretraining and the adversarial phase are phases of one recipe, switched by examples seen
+  and counted against one budget (the recipe's ``steps_for`` walks its phases); rollouts and
+  policy gradients live in ``step``; the ``SequenceSampler`` turns a bank of uniforms into
+  token sequences and gives the model's NLL, for metrics that declare ``sequences``,
+  ``oracle`` or ``words``. LeakGAN leaks ``TextCNN.features`` to its manager; RankGAN and
+  TextGAN replace D's loss, in recipes of their own on the same pieces.
 """
 
 from harness.registry import Registry
