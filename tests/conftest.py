@@ -166,6 +166,18 @@ def kill_after_pictures(args, results: Path, pattern: str, pictures: int, timeou
     return samples
 
 
+def final_cell(results: Path, pattern: str) -> tuple[dict, dict]:
+    """The last tick record and the recipe's checkpointed state of the one cell whose
+    ``state.json`` matches the glob ``pattern`` under ``results``."""
+    import json
+
+    import torch
+
+    cell = next(results.glob(pattern)).parent
+    record = json.loads((cell / "state.json").read_text())["record"]
+    return record, torch.load(cell / "checkpoint.pt", weights_only=True)["recipe"]
+
+
 def training_values(record: dict) -> dict:
     """A tick record without its wall-clock timings: what must be bit-identical."""
     return {k: v for k, v in record.items() if k not in TIMING_KEYS}

@@ -97,9 +97,8 @@ def test_sigkill_during_a_fade_then_rerun_gives_the_uninterrupted_result(write_s
     """Through the CLI, as a user would: kill -9 while the 8-px resolution fades in (its fade
     spans ticks 2–26 of 40), run again, and every tensor of the final checkpoint and the last
     tick record equal those of a run never interrupted."""
-    import json
 
-    from conftest import kill_after_pictures, run_cli, training_values
+    from conftest import final_cell, kill_after_pictures, run_cli, training_values
 
     path = write_suite(
         """
@@ -130,12 +129,8 @@ def test_sigkill_during_a_fade_then_rerun_gives_the_uninterrupted_result(write_s
     assert resumed.returncode == 0 and "resuming at iteration" in resumed.stderr, resumed.stderr
     assert run_cli("run", path, results=straight, timeout=600).returncode == 0
 
-    def final(root):
-        cell = next(root.glob("runs/fade/*/state.json")).parent
-        record = json.loads((cell / "state.json").read_text())["record"]
-        return record, torch.load(cell / "checkpoint.pt", weights_only=True)["recipe"]
-
-    (record_a, state_a), (record_b, state_b) = final(killed), final(straight)
+    record_a, state_a = final_cell(killed, "runs/fade/*/state.json")
+    record_b, state_b = final_cell(straight, "runs/fade/*/state.json")
     assert training_values(record_a) == training_values(record_b)
     for part in ("generator", "discriminator", "generator_ema", "opt_g", "opt_d"):
         flat_a = torch.nn.utils.parameters_to_vector(

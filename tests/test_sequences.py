@@ -240,9 +240,8 @@ def test_a_seqgan_cell_resumes_bit_identically_in_the_adversarial_phase(tmp_path
 def test_sigkill_in_seqgans_adversarial_phase_then_rerun_gives_the_uninterrupted_result(
     write_suite, tmp_path
 ):
-    import json
 
-    from conftest import kill_after_pictures, run_cli, training_values
+    from conftest import final_cell, kill_after_pictures, run_cli, training_values
 
     path = write_suite(
         """
@@ -275,12 +274,8 @@ def test_sigkill_in_seqgans_adversarial_phase_then_rerun_gives_the_uninterrupted
     assert resumed.returncode == 0 and "resuming at iteration" in resumed.stderr, resumed.stderr
     assert run_cli("run", path, results=straight, timeout=600).returncode == 0
 
-    def final(root):
-        cell = next(root.glob("runs/text-kill/*/state.json")).parent
-        record = json.loads((cell / "state.json").read_text())["record"]
-        return record, torch.load(cell / "checkpoint.pt", weights_only=True)["recipe"]
-
-    (record_a, state_a), (record_b, state_b) = final(killed), final(straight)
+    record_a, state_a = final_cell(killed, "runs/text-kill/*/state.json")
+    record_b, state_b = final_cell(straight, "runs/text-kill/*/state.json")
     assert training_values(record_a) == training_values(record_b)
     for part in ("generator", "discriminator"):
         for name, tensor in state_a[part].items():

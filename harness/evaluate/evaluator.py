@@ -191,8 +191,9 @@ class Evaluator:
             if len(samples) != counted:  # a translator's bank may hold no more
                 scores |= self.score(samples, labels, conditional, self.mode_metrics())
         for psi in self.spec.psi if final and hasattr(sampler, "at_psi") else ():
-            samples, labels = self.generate(sampler.at_psi(psi))
-            truncated = self.score(samples, labels, conditional, sampler=sampler.at_psi(psi))
+            truncated_sampler = sampler.at_psi(psi)
+            samples, labels = self.generate(truncated_sampler)
+            truncated = self.score(samples, labels, conditional, sampler=truncated_sampler)
             truncated.pop("eval_reference_cached", None)
             scores |= {f"{key}_psi{psi:g}": v for key, v in truncated.items()}
         for threshold in self.spec.truncation if final else ():
