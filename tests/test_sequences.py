@@ -162,7 +162,10 @@ def test_rollout_rewards_complete_each_prefix_and_end_with_d_on_the_whole_sequen
         return out
 
     G.complete = spy
-    rewards = rollout_rewards(G, D, sequences, 3, torch.Generator().manual_seed(0))
+    def score(x):
+        return torch.sigmoid(D(x))
+
+    rewards = rollout_rewards(G, score, sequences, 3, torch.Generator().manual_seed(0))
     assert rewards.shape == (5, 6)
     with torch.no_grad():
         assert torch.allclose(rewards[:, -1], torch.sigmoid(D(sequences)))

@@ -119,7 +119,7 @@ RECIPES.register(
     "harness.recipes.sequence:SeqGAN",
     doc="SeqGAN: MLE pretraining, D pretraining, then policy gradient with Monte-Carlo rollout rewards (Yu et al. 2017).",
     family="sequence",
-    version=1,
+    version=2,
 )
 
 __all__ = ["RECIPES"]

@@ -97,7 +97,9 @@ class TextCNN(nn.Module):
     """SeqGAN's discriminator (after Kim 2014): token embedding, one convolution per filter
     width over whole embeddings, ReLU, max over time, concatenated, a highway layer, dropout,
     and a linear layer to one logit (real vs generated). ``features`` is the penultimate
-    vector (LeakGAN leaks it to its generator)."""
+    vector (LeakGAN leaks it to its generator; RankGAN ranks by it; TextGAN matches it).
+    Token id ``vocab`` is padding (LeakGAN's partial sentences); ``soft_features`` reads
+    distributions over the vocabulary instead of tokens (TextGAN's soft argmax)."""
 
     def __init__(
         self,
@@ -110,7 +112,8 @@ class TextCNN(nn.Module):
         super().__init__()
         if len(widths) != len(maps):
             raise ValueError(f"{len(widths)} filter widths but {len(maps)} map counts")
-        self.embed = nn.Embedding(vocab, embedding)
+        self.vocab = vocab
+        self.embed = nn.Embedding(vocab + 1, embedding)  # + padding
         self.convs = nn.ModuleList(
             nn.Conv2d(1, count, (width, embedding))
             for width, count in zip(widths, maps, strict=True)
@@ -119,35 +122,49 @@ class TextCNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(sum(maps), 1)
 
-    def features(self, tokens: torch.Tensor) -> torch.Tensor:
-        x = self.embed(tokens).unsqueeze(1)  # (batch, 1, length, embedding)
+    def embedded_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Features of embedded sequences (batch, length, embedding)."""
+        x = x.unsqueeze(1)  # (batch, 1, length, embedding)
         pooled = [F.relu(conv(x)).squeeze(3).amax(dim=2) for conv in self.convs]
         return self.highway(torch.cat(pooled, dim=1))
 
+    def features(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.embedded_features(self.embed(tokens))
+
+    def soft_features(self, distributions: torch.Tensor) -> torch.Tensor:
+        """Features of (batch, length, vocab) distributions: each position embedded as the
+        expectation of the token embeddings (a one-hot gives the token's own)."""
+        return self.embedded_features(distributions @ self.embed.weight[: self.vocab])
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(features)).squeeze(1)
+
     def forward(self, tokens: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.out(self.dropout(self.features(tokens))).squeeze(1)
+        return self.classify(self.features(tokens))
 
 
 @torch.no_grad()
 def rollout_rewards(
-    generator: LSTMModel,
-    discriminator: nn.Module,
+    generator,
+    score,
     sequences: torch.Tensor,
     rollouts: int,
     rng: torch.Generator,
+    prefixes: range | None = None,
 ) -> torch.Tensor:
     """SeqGAN's rewards (Yu et al. 2017, eq. 4): for every prefix length t < L the mean,
-    over ``rollouts`` Monte-Carlo completions of the prefix by ``generator``, of D's
-    probability that the completed sequence is real; for t = L, D's probability of the whole
-    sequence. Returns (batch, length); the completions keep each prefix and redraw only the
-    later tokens."""
+    over ``rollouts`` Monte-Carlo completions of the prefix by ``generator.complete``, of
+    ``score`` (a sequence → reward map: D's probability of real for SeqGAN, the ranking score
+    for RankGAN) on the completed sequences; for t = L, the score of the whole sequence.
+    Returns (batch, length), column t − 1 the reward of prefix length t; the completions keep
+    each prefix and redraw only the later tokens. ``prefixes`` limits the prefix lengths
+    rolled out (LeakGAN's segment boundaries); other columns stay 0."""
     batch, length = sequences.shape
-    rewards = torch.empty(batch, length, device=sequences.device)
-    for t in range(1, length):
+    rewards = torch.zeros(batch, length, device=sequences.device)
+    for t in prefixes if prefixes is not None else range(1, length):
         prefix = sequences[:, :t].repeat(rollouts, 1)
         uniforms = torch.rand(len(prefix), length - t, generator=rng).to(sequences.device)
         completed = generator.complete(prefix, uniforms)
-        probability = torch.sigmoid(discriminator(completed)).view(rollouts, batch)
-        rewards[:, t - 1] = probability.mean(dim=0)
-    rewards[:, -1] = torch.sigmoid(discriminator(sequences))
+        rewards[:, t - 1] = score(completed).view(rollouts, batch).mean(dim=0)
+    rewards[:, -1] = score(sequences)
     return rewards
