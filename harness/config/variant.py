@@ -81,7 +81,23 @@ Resolution = typing.Annotated[int, BeforeValidator(_resolution_key)]
 
 GROWING_AXES = ("stabilise_kimg", "fade_kimg", "drift", "reg_interval", "batch_sizes")
 STYLE_AXES = ("mapping_layers", "mapping_lr", "style_mixing")
-SEQUENCE_AXES = ("embedding_dim", "grad_clip", "pretrain_kimg", "d_pretrain_kimg", "rollouts")
+SEQUENCE_AXES = (
+    "embedding_dim",
+    "grad_clip",
+    "pretrain_kimg",
+    "d_pretrain_kimg",
+    "rollouts",
+    "adversarial_lr",
+    "reference_size",
+    "rank_gamma",
+    "soft_argmax",
+    "mmd_sigma",
+    "mmd_weight",
+    "recon_weight",
+    "goal_size",
+    "step_size",
+    "mle_every",
+)
 KARRAS_AXES = (
     "fmap_base",
     "fmap_max",
@@ -202,6 +218,22 @@ class VariantSpec(Strict):
     pretrain_kimg: float = Field(0.0, ge=0, description="SeqGAN: kimg of G's MLE pretraining")
     d_pretrain_kimg: float = Field(0.0, ge=0, description="SeqGAN: kimg of D's pretraining")
     rollouts: int = Field(16, ge=1, description="SeqGAN: Monte-Carlo completions per prefix")
+    adversarial_lr: float = Field(
+        0.0, ge=0, description="text GANs: G's learning rate after pretraining (0: g_opt's)"
+    )
+    reference_size: int = Field(16, ge=1, description="RankGAN: real sentences in a reference set")
+    rank_gamma: float = Field(1.0, gt=0, description="RankGAN: γ of the ranking softmax")
+    soft_argmax: float = Field(1000.0, gt=0, description="TextGAN: L of softmax(L · logits)")
+    mmd_sigma: float = Field(20.0, gt=0, description="TextGAN: the Gaussian kernel's bandwidth")
+    mmd_weight: float = Field(0.001, ge=0, description="TextGAN: weight of −MMD² in D's loss")
+    recon_weight: float = Field(
+        0.001, ge=0, description="TextGAN: weight of D's reconstruction of z"
+    )
+    goal_size: int = Field(16, ge=1, description="LeakGAN: size of the worker's goal embedding")
+    step_size: int = Field(4, ge=1, description="LeakGAN: c, the manager's horizon in tokens")
+    mle_every: int = Field(
+        0, ge=0, description="LeakGAN: one MLE batch every N adversarial steps (0: none)"
+    )
     # Style-based G (StyleGAN).
     mapping_layers: int = Field(8, ge=1, description="StyleGAN: dense layers of z → w")
     mapping_lr: float = Field(
@@ -218,7 +250,7 @@ ARCHITECTURE_AXES = {
     "hierarchical_z": ("resnet",),
     "attention": ("resnet",),
     "g_spectral": ("resnet",),
-    "d_width": ("resnet", "maxout", "unet", "resnet_translator", "lstm"),
+    "d_width": ("resnet", "maxout", "unet", "resnet_translator", "lstm", "latent_lstm", "leakgan"),
     "norm_layer": ("unet", "resnet_translator"),
     "dropout": ("unet",),
     "dropout_layers": ("unet",),
@@ -228,13 +260,15 @@ ARCHITECTURE_AXES = {
     "blocks": ("resnet_translator",),
     "mapping_layers": ("stylegan",),
     "mapping_lr": ("stylegan",),
-    "embedding_dim": ("lstm",),
+    "embedding_dim": ("lstm", "latent_lstm", "leakgan"),
     "fmap_base": ("progan", "stylegan", "progan_mode"),
     "fmap_max": ("progan", "stylegan", "progan_mode"),
     "d_divisor": ("progan_mode",),
     "equalized": ("progan_mode",),
     "minibatch_stddev": ("progan_mode",),
 }
+
+TEXT_GANS = ("seqgan", "rankgan", "textgan", "leakgan")
 
 # Axes only some recipes use, and which.
 RECIPE_AXES = {
@@ -250,10 +284,20 @@ RECIPE_AXES = {
     "reg_interval": ("progan", "stylegan"),
     "batch_sizes": ("progan", "stylegan"),
     "style_mixing": ("stylegan",),
-    "grad_clip": ("mle", "seqgan"),
-    "pretrain_kimg": ("seqgan",),
-    "d_pretrain_kimg": ("seqgan",),
-    "rollouts": ("seqgan",),
+    "grad_clip": ("mle", *TEXT_GANS),
+    "pretrain_kimg": TEXT_GANS,
+    "d_pretrain_kimg": TEXT_GANS,
+    "rollouts": ("seqgan", "rankgan", "leakgan"),
+    "adversarial_lr": TEXT_GANS,
+    "reference_size": ("rankgan",),
+    "rank_gamma": ("rankgan",),
+    "soft_argmax": ("textgan",),
+    "mmd_sigma": ("textgan",),
+    "mmd_weight": ("textgan",),
+    "recon_weight": ("textgan",),
+    "goal_size": ("leakgan",),
+    "step_size": ("leakgan",),
+    "mle_every": ("leakgan",),
 }
 
 
@@ -310,6 +354,16 @@ class VariantEntry(Strict):
     pretrain_kimg: float | None = Field(None, ge=0)
     d_pretrain_kimg: float | None = Field(None, ge=0)
     rollouts: int | None = Field(None, ge=1)
+    adversarial_lr: float | None = Field(None, ge=0)
+    reference_size: int | None = Field(None, ge=1)
+    rank_gamma: float | None = Field(None, gt=0)
+    soft_argmax: float | None = Field(None, gt=0)
+    mmd_sigma: float | None = Field(None, gt=0)
+    mmd_weight: float | None = Field(None, ge=0)
+    recon_weight: float | None = Field(None, ge=0)
+    goal_size: int | None = Field(None, ge=1)
+    step_size: int | None = Field(None, ge=1)
+    mle_every: int | None = Field(None, ge=0)
     batch_sizes: dict[Resolution, int] | None = None
     mapping_layers: int | None = Field(None, ge=1)
     mapping_lr: float | None = Field(None, gt=0, le=1)

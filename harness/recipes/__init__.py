@@ -121,5 +121,26 @@ RECIPES.register(
     family="sequence",
     version=2,
 )
+RECIPES.register(
+    "rankgan",
+    "harness.recipes.rankgan:RankGAN",
+    doc="RankGAN: a ranker scoring sentences by cosine to a real reference set, rewards by rollouts (Lin et al. 2017).",
+    family="sequence",
+    version=1,
+)
+RECIPES.register(
+    "textgan",
+    "harness.recipes.textgan:TextGAN",
+    doc="TextGAN: G from a latent code matches D's features by MMD through a soft argmax (Zhang et al. 2017).",
+    family="latent_sequence",
+    version=1,
+)
+RECIPES.register(
+    "leakgan",
+    "harness.recipes.leakgan:LeakGAN",
+    doc="LeakGAN: manager and worker fed D's leaked features, rank-rescaled rollout rewards, interleaved MLE (Guo et al. 2018).",
+    family="leaked_sequence",
+    version=1,
+)
 
 __all__ = ["RECIPES"]

@@ -23,8 +23,8 @@ class SequenceSampler(Sampler):
     ``sample`` turns into tokens by the inverse CDF; ``log_likelihood`` is its per-token NLL
     of given sequences (the NLL metrics)."""
 
-    def __init__(self, module: torch.nn.Module, length: int) -> None:
-        super().__init__(module, length, conditional=False)
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__(module, module.bank_width, conditional=False)
 
     def draw(self, count, generator, truncation=None):
         if truncation is not None:
@@ -65,7 +65,7 @@ class MLE(PartsState, Recipe):
         return {"g_steps": self.steps_done}
 
     def sampler(self) -> Sampler:
-        return SequenceSampler(self.G, self.data.info.shape[0])
+        return SequenceSampler(self.G)
 
     def step(self, batches: Batches) -> StepResult:
         tokens, _ = batches.take("real", self.spec.batch_size)
@@ -106,11 +106,15 @@ class TextGANPhases(PartsState, Recipe):
         self.G = generator.to(device)
         self.D = self._discriminator().to(device)
         self.opt_g = make_optimizer(spec.g_opt, self.G.parameters())
-        self.opt_pg = make_optimizer(spec.g_opt, self.G.parameters())
+        pg = spec.g_opt if not spec.adversarial_lr else spec.g_opt.model_copy(
+            update={"lr": spec.adversarial_lr}
+        )
+        self.opt_pg = make_optimizer(pg, self.G.parameters())
         self.opt_d = make_optimizer(spec.d_opt, self.D.parameters())
         self.sample_rng = torch.Generator().manual_seed(derive_seed(seed, "samples"))
         self.rollout_rng = torch.Generator().manual_seed(derive_seed(seed, "rollouts"))
         self.length = data.info.shape[0]
+        self.policy = self._policy()  # what samples: G, or G with what it needs of D
         self.examples = 0  # real sequences consumed
         self.adversarial_steps = 0
         self.steps_done = 0
@@ -120,6 +124,9 @@ class TextGANPhases(PartsState, Recipe):
 
         width = self.spec.d_width or 64
         return TextCNN(self.data.info.vocab_size, self.spec.embedding_dim, maps=(width,) * 4)
+
+    def _policy(self) -> torch.nn.Module:
+        return self.G
 
     def _phase(self, examples: int) -> int:
         pretrain = round(self.spec.pretrain_kimg * 1000)
@@ -141,11 +148,9 @@ class TextGANPhases(PartsState, Recipe):
     def _walk(self, stop) -> tuple[int, int]:
         steps = examples = adversarial = 0
         while not stop(steps, examples):
-            if self._phase(examples) == 3:
-                examples += self._adversarial_examples(adversarial)
-                adversarial += 1
-            else:
-                examples += self.spec.batch_size
+            phase = self._phase(examples)
+            examples += self._consumed(examples, adversarial)
+            adversarial += phase == 3
             steps += 1
         return steps, examples
 
@@ -162,12 +167,13 @@ class TextGANPhases(PartsState, Recipe):
         return {"g_steps": self.steps_done}
 
     def sampler(self) -> Sampler:
-        return SequenceSampler(self.G, self.length)
+        return SequenceSampler(self.policy)
 
     def _generated(self, count: int | None = None) -> torch.Tensor:
-        uniforms = torch.rand(count or self.spec.batch_size, self.length, generator=self.sample_rng)
+        shape = (count or self.spec.batch_size, self.policy.bank_width)
+        uniforms = torch.rand(shape, generator=self.sample_rng)
         with torch.no_grad():
-            return self.G.sample(uniforms.to(self.device))
+            return self.policy.sample(uniforms.to(self.device))
 
     def _g_update(self, loss: torch.Tensor, optimizer) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -253,7 +259,7 @@ class SeqGAN(TextGANPhases):
         self.D.eval()
         try:
             return rollout_rewards(
-                self.G, self._reward, sequences, self.spec.rollouts, self.rollout_rng
+                self.policy, self._reward, sequences, self.spec.rollouts, self.rollout_rng
             )
         finally:
             self.D.train()

@@ -535,6 +535,77 @@ def seqgan(kind: str) -> dict:
     }
 
 
+@register_variant("rankgan", kinds=("sequences",))
+def rankgan(kind: str) -> dict:
+    """RankGAN (Lin et al. 2017) at the CPU tier: SeqGAN's generator, schedule and rollouts
+    (16 per prefix), the CNN with highway as a ranker scoring by cosine to 16 real reference
+    sentences with γ = 1, Adam(1e-4) for the ranker and 5 ranker updates per G step (the
+    authors' ref_size 16, γ 1, r_step 5, lr 1e-4, rollout_num 16).
+
+    Deviations, recorded: batch 64 for G's policy step (the authors' 32), the small CNN of
+    SeqGAN's preset (the authors': 12 widths), ranker updates on fresh batches (the authors':
+    epochs), no rollout-policy smoothing.
+    """
+    return {
+        **seqgan(kind),
+        "recipe": "rankgan",
+        "reference_size": 16,
+        "rank_gamma": 1.0,
+    }
+
+
+@register_variant("leakgan", kinds=("sequences",))
+def leakgan(kind: str) -> dict:
+    """LeakGAN (Guo et al. 2018) at the CPU tier: manager and worker LSTMs of hidden 32 with
+    embedding 32, goal size 16, horizon c = 4, 4 rollouts per segment boundary, the
+    rank-rescaled rewards (δ = 16), Adam(1e-2) for G clipped at 5, D the small CNN with
+    Adam(1e-4) and 5 updates per G step, one interleaved MLE batch every 15 adversarial steps
+    (the original code's EMB/HIDDEN 32, GOAL_SIZE 16, STEP_SIZE 4, lr 0.01, 4 rollouts; its
+    COCO schedule interleaves one MLE epoch every 15 adversarial batches).
+
+    Deviations, recorded: one MLE batch (not epoch) per interleave, pretraining as one MLE
+    phase then D's (the original alternates 10 rounds of D and MLE), the small D, sampling
+    always at temperature 1 (the original's 1.5× logit scaling is off).
+    """
+    return {
+        **seqgan(kind),
+        "recipe": "leakgan",
+        "architecture": "leakgan",
+        "rollouts": 4,
+        "goal_size": 16,
+        "step_size": 4,
+        "mle_every": 15,
+    }
+
+
+@register_variant("textgan", kinds=("sequences",))
+def textgan(kind: str) -> dict:
+    """TextGAN (Zhang et al. 2017) at the CPU tier: SeqGAN's LSTM (embedding 32, hidden 32)
+    started from z ~ N(0, I_32), soft argmax with L = 1,000, G's loss MMD² of D's features
+    under a Gaussian kernel of σ = 20, D's loss the GAN loss + 0.001 × reconstruction of z −
+    0.001 × MMD², one D step per G step, Adam(1e-4) for D and Adam(5e-5) for G in the
+    adversarial phase (the Theano code's sigma_range [20], lambda_recon = lambda_fm = 0.001,
+    dg_ratio 1, lr_d 1e-4, lr_g 5e-5, Large 1e3); MLE pretraining as SeqGAN's preset (Adam
+    1e-2, 80 epochs).
+
+    Deviations, recorded: small nets (the paper: hidden 500, embedding 300, z 900, D 3 widths
+    × 300 maps), batch 64 (256), D pretrained on real against generated sentences (the
+    paper: a sentence-permutation task).
+    """
+    return {
+        **seqgan(kind),
+        "recipe": "textgan",
+        "architecture": "latent_lstm",
+        "latent_dim": 32,
+        "adversarial_lr": 5e-5,
+        "d_steps": 1,
+        "soft_argmax": 1000.0,
+        "mmd_sigma": 20.0,
+        "mmd_weight": 0.001,
+        "recon_weight": 0.001,
+    }
+
+
 # -- two coupled domains --------------------------------------------------------------------
 
 

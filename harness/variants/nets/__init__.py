@@ -88,6 +88,24 @@ ARCHITECTURES.register(
     version=1,
 )
 ARCHITECTURES.register(
+    "latent_lstm",
+    "harness.variants.nets.textgan:build",
+    doc="TextGAN's generator: SeqGAN's LSTM started from a latent code, with a soft-argmax path (Zhang et al. 2017).",
+    kinds=("sequences",),
+    conditional=False,
+    family="latent_sequence",
+    version=1,
+)
+ARCHITECTURES.register(
+    "leakgan",
+    "harness.variants.nets.leakgan:build",
+    doc="LeakGAN's generator: a manager LSTM on D's leaked features sets goals for a worker LSTM (Guo et al. 2018).",
+    kinds=("sequences",),
+    conditional=False,
+    family="leaked_sequence",
+    version=1,
+)
+ARCHITECTURES.register(
     "stylegan",
     "harness.variants.nets.stylegan:build",
     doc="StyleGAN (v1): mapping net, constant input, AdaIN, per-layer noise; ProGAN's D (Karras et al. 2019).",

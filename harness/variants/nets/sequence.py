@@ -42,27 +42,42 @@ class LSTMModel(nn.Module):
         empty = torch.zeros(len(uniforms), 0, dtype=torch.long, device=uniforms.device)
         return self.complete(empty, uniforms, temperature)
 
+    @property
+    def bank_width(self) -> int:
+        """Uniforms one sample needs: one per token."""
+        return self.length
+
     def complete(
-        self, prefix: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0
+        self,
+        prefix: torch.Tensor,
+        uniforms: torch.Tensor,
+        temperature: float = 1.0,
+        state: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """``prefix`` (batch, t) followed by ``uniforms.shape[1]`` tokens drawn given it, by
-        the inverse CDF at ``uniforms``: SeqGAN's Monte-Carlo rollout of a prefix."""
+        the inverse CDF at ``uniforms``: SeqGAN's Monte-Carlo rollout of a prefix. ``state``:
+        the LSTM's initial (h, c), zeros by default."""
         start = torch.full((len(prefix), 1), self.vocab, dtype=torch.long, device=prefix.device)
-        hidden, state = self.lstm(self.embed(torch.cat([start, prefix], dim=1)))
+        hidden, state = self.lstm(self.embed(torch.cat([start, prefix], dim=1)), state)
         last, out, token = hidden[:, -1], [prefix], None
         for t in range(uniforms.shape[1]):
             if token is not None:
                 step, state = self.lstm(self.embed(token), state)
                 last = step[:, 0]
-            probs = F.softmax(self.out(last) / temperature, dim=-1)
-            cdf = probs.double().cumsum(dim=-1)
-            target = uniforms[:, t : t + 1].double() * cdf[:, -1:]
-            token = torch.searchsorted(cdf, target, right=True).clamp_max(self.vocab - 1)
+            token = inverse_cdf(F.softmax(self.out(last) / temperature, dim=-1), uniforms[:, t])
             out.append(token)
         return torch.cat(out, dim=1)
 
     def forward(self, uniforms: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.sample(uniforms)
+
+
+def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """One token per row of ``probs`` (batch, vocab), the inverse CDF at ``uniforms``
+    (batch,) in [0, 1): (batch, 1)."""
+    cdf = probs.double().cumsum(dim=-1)
+    target = uniforms.unsqueeze(1).double() * cdf[:, -1:]
+    return torch.searchsorted(cdf, target, right=True).clamp_max(probs.shape[1] - 1)
 
 
 def normal_init(model: nn.Module, std: float, generator: torch.Generator | None = None) -> None:

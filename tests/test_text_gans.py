@@ -1,0 +1,206 @@
+"""RankGAN, LeakGAN and TextGAN (text-gans reference §4.3–4.5): their defining mechanisms,
+and every text GAN's phases on one budget with a bit-identical resume in the adversarial
+phase."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import make_cell, training_values
+
+from harness.data import load_dataset
+from harness.evaluate.evaluator import Evaluator
+from harness.train.loop import Trainer
+from harness.variants.nets.sequence import TextCNN
+
+CPU = torch.device("cpu")
+SMALL = {"vocab": 40, "length": 8, "size": 2000, "test_size": 1000, "validation_size": 500}
+TEXT_GANS = ("seqgan", "rankgan", "leakgan", "textgan")
+
+
+def test_rankgans_score_is_a_softmax_over_cosines_to_the_reference_set():
+    """R(s | U, C) = mean over u of exp(γ cos(s, u)) / Σ_{s' ∈ C ∪ {s}} exp(γ cos(s', u))."""
+    from harness.recipes.rankgan import ranking_scores
+
+    torch.manual_seed(0)
+    candidates, comparison, references = torch.randn(3, 5), torch.randn(4, 5), torch.randn(6, 5)
+    gamma = 2.5
+    expected = []
+    for s in candidates:
+        per_reference = []
+        for u in references:
+            cos = [torch.nn.functional.cosine_similarity(x, u, dim=0) for x in [s, *comparison]]
+            weights = torch.exp(gamma * torch.stack(cos))
+            per_reference.append(weights[0] / weights.sum())
+        expected.append(torch.stack(per_reference).mean())
+    scores = ranking_scores(candidates, comparison, references, gamma)
+    assert torch.allclose(scores, torch.stack(expected), atol=1e-6)
+    # the same direction as a reference scores higher than its opposite
+    closer = ranking_scores(references[:1] * 3, comparison, references[:1], gamma)
+    farther = ranking_scores(-references[:1], comparison, references[:1], gamma)
+    assert closer > farther
+
+
+def test_leakgans_manager_sees_ds_features_of_the_prefix():
+    from harness.variants.nets.leakgan import LeakedPolicy, LeakGANGenerator
+
+    torch.manual_seed(0)
+    D = TextCNN(12, 6, widths=(2, 3), maps=(4, 4)).eval()
+    G = LeakGANGenerator(12, 6, 5, 7, features=8, goal_size=3, step_size=2)
+    policy = LeakedPolicy(G, D)
+    seen = []
+    manager = G.manager.forward
+
+    def spy(feature, state=None):
+        seen.append(feature)
+        return manager(feature, state)
+
+    G.manager.forward = spy
+    leaked = []
+
+    def leak(tokens):
+        leaked.append(tokens.clone())
+        return policy.leak(tokens)
+
+    prefix = torch.randint(12, (4, 2))
+    tokens, log_probs, goals, features = G.unroll(leak, prefix, torch.rand(4, 4), pad=12)
+    assert torch.equal(tokens[:, :2], prefix) and tokens.shape == (4, 6)
+    assert log_probs.shape == (4, 6) and goals.shape == (4, 6, 8) and features.shape == (4, 7, 8)
+    assert len(seen) == 6 and len(leaked) == 7
+    for t in range(6):  # step t: D's features of the first t tokens, padded
+        assert torch.equal(leaked[t][:, :t], tokens[:, :t]) and (leaked[t][:, t:] == 12).all()
+        assert torch.equal(seen[t], D.features(leaked[t]))
+    assert torch.allclose(goals.norm(dim=2), torch.ones(4, 6))  # unit goals
+    # another D leaks other features, and the manager's goals change with them
+    other = TextCNN(12, 6, widths=(2, 3), maps=(4, 4)).eval()
+    _, _, other_goals, _ = LeakedPolicy(G, other).unroll(tokens)
+    assert not torch.allclose(other_goals, goals)
+
+
+def test_leakgans_rescaled_rewards_follow_the_rank_in_the_batch():
+    from harness.recipes.leakgan import rescale
+
+    rewards = torch.tensor([[0.2, 0.9], [0.7, 0.1], [0.4, 0.5], [0.9, 0.3]])
+    out = rescale(rewards, delta=16.0)
+    ranks = torch.tensor([[4, 1], [2, 4], [3, 2], [1, 3]], dtype=torch.float)
+    assert torch.allclose(out, torch.sigmoid(16 * (0.5 - ranks / 4)))
+    assert torch.equal(rescale(rewards * 100 - 3), out)  # only the order matters
+
+
+def test_leakgans_goal_and_intrinsic_terms_are_the_papers_cosines():
+    from harness.recipes.leakgan import goal_cosines, intrinsic_rewards
+
+    torch.manual_seed(0)
+    goals, features, c = torch.randn(2, 5, 3), torch.randn(2, 6, 3), 2
+    cos = torch.nn.functional.cosine_similarity
+    manual = torch.stack([cos(features[:, t + c] - features[:, t], goals[:, t], dim=1) for t in range(4)], 1)
+    assert torch.allclose(goal_cosines(goals, features, c), manual, atol=1e-6)
+    rewards = intrinsic_rewards(goals, features, c)
+    for t in range(5):
+        terms = [
+            cos(features[:, t + 1] - features[:, t + 1 - i], goals[:, t + 1 - i], dim=1)
+            for i in range(1, c + 1)
+            if t + 1 - i >= 0
+        ]
+        assert torch.allclose(rewards[:, t], torch.stack(terms).sum(0) / c, atol=1e-6)
+
+
+def test_textgans_generator_gradient_flows_through_the_soft_argmax():
+    from harness.variants.nets.textgan import LatentLSTM, TextGANDiscriminator, mmd2
+
+    torch.manual_seed(0)
+    G = LatentLSTM(15, 6, 5, 7, latent=4)
+    D = TextGANDiscriminator(15, 5, (4, 4, 4, 4), latent=4)
+    real = torch.randint(15, (8, 6))
+    soft = G.soft_sequence(torch.randn(8, 4), scale=1000.0)
+    assert soft.shape == (8, 6, 15) and torch.allclose(soft.sum(-1), torch.ones(8, 6))
+    loss = mmd2(D.features(real).detach(), D.soft_features(soft), sigma=1.0)
+    loss.backward()
+    for name, parameter in G.named_parameters():
+        if name != "embed.weight":  # the rows of tokens never fed (start: fed, others: soft)
+            assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    assert G.embed.weight.grad[:15].abs().sum() > 0
+    # one-hot distributions give the tokens' own features
+    one_hot = torch.nn.functional.one_hot(real, 15).float()
+    assert torch.allclose(D.soft_features(one_hot), D.features(real), atol=1e-6)
+
+
+def test_mmd_is_zero_between_equal_sets_and_matches_its_closed_form():
+    from harness.variants.nets.textgan import mmd2
+
+    x, y = torch.tensor([[0.0], [1.0]]), torch.tensor([[3.0]])
+    assert mmd2(x, x, 2.0) == pytest.approx(0.0, abs=1e-7)
+    k = lambda d: torch.exp(torch.tensor(-(d**2) / 8.0))  # noqa: E731  σ = 2
+    expected = (2 + 2 * k(1.0)) / 4 + 1 - 2 * (k(3.0) + k(2.0)) / 2
+    assert mmd2(x, y, 2.0) == pytest.approx(float(expected), abs=1e-6)
+
+
+def test_textgans_likelihood_is_the_mixture_over_its_latent():
+    from harness.variants.nets.textgan import LatentLSTM
+
+    torch.manual_seed(0)
+    G = LatentLSTM(9, 5, 4, 6, latent=3)
+    tokens = torch.randint(9, (4, 5))
+    with torch.no_grad():
+        per_z = torch.stack([G.conditional_log_prob(tokens, z.expand(4, -1)).sum(1) for z in G.marginal_z])
+        expected = per_z.exp().mean(0).log()
+        assert torch.allclose(G.log_prob(tokens).sum(1), expected, atol=1e-5)
+        G.init.weight.zero_()  # z ignored: the mixture is the conditional
+        assert torch.allclose(
+            G.log_prob(tokens).sum(1), G.conditional_log_prob(tokens, G.marginal_z[:4]).sum(1), atol=1e-5
+        )
+
+
+SETTINGS = {"pretrain_kimg": 0.128, "d_pretrain_kimg": 0.064, "d_steps": 2}
+
+
+def trainer(preset: str, run_dir: Path, budget: dict):
+    evaluation = {"num_samples": 200, "metrics": ["nll_oracle", "nll_test"]}
+    extra = {"rollouts": 2} if preset != "textgan" else {}
+    extra |= {"reference_size": 8} if preset == "rankgan" else {}
+    extra |= {"mle_every": 2} if preset == "leakgan" else {}
+    cell = make_cell(
+        preset, "oracle_lstm", SMALL, evaluation=evaluation, budget=budget, batch_size=32,
+        d_width=8, **SETTINGS, **extra,
+    )  # fmt: skip
+    data = load_dataset(cell.dataset, cell.dataset_params)
+    return Trainer(cell, data, CPU, Evaluator(cell.evaluation, data, CPU), run_dir)
+
+
+@pytest.mark.parametrize("preset", TEXT_GANS)
+def test_each_text_gan_pretrains_then_trains_adversarially_on_one_budget(preset, tmp_path):
+    run = trainer(preset, tmp_path / "run", {"kimg": 0.6, "ticks": 1})
+    recipe, phases, consumed = run.recipe, [], 0
+    for _ in range(run.total):
+        g_before = [p.detach().clone() for p in recipe.G.parameters()]
+        d_before = [p.detach().clone() for p in recipe.D.parameters()]
+        stats = run.step()
+        phases.append(int(stats["phase"]))
+        moved = [
+            any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+            for before, net in ((g_before, recipe.G), (d_before, recipe.D))
+        ]
+        assert moved == {1: [True, False], 2: [False, True], 3: [True, True]}[phases[-1]]
+        assert torch.isfinite(stats["loss_g"]) and torch.isfinite(stats["loss_d"])
+    assert phases == sorted(phases) and set(phases) == {1, 2, 3}
+    assert phases.count(1) == 4  # 128 sequences of MLE in batches of 32
+    assert run.images_seen == recipe.examples == recipe.examples_before(run.total) >= 600
+    assert recipe.examples_before(run.total - 1) < 600
+
+
+@pytest.mark.parametrize("preset", TEXT_GANS[1:])
+def test_a_text_gan_cell_resumes_bit_identically_in_the_adversarial_phase(preset, tmp_path):
+    budget = {"kimg": 0.6, "ticks": 3}
+    whole = trainer(preset, tmp_path / "whole", budget)
+    assert whole.run().status == "completed"
+    cut = trainer(preset, tmp_path / "cut", budget)
+    cut.total = cut.ticks[1]
+    cut.run()
+    resumed = trainer(preset, tmp_path / "cut", budget)
+    resumed.resume(tmp_path / "cut" / "checkpoint.pt")
+    assert resumed.recipe._phase(resumed.recipe.examples) == 3
+    assert resumed.run().status == "completed"
+    assert training_values(resumed.last_record) == training_values(whole.last_record)
+    for part in ("generator", "discriminator"):
+        for name, tensor in whole.recipe.state_dict()[part].items():
+            assert torch.equal(tensor, resumed.recipe.state_dict()[part][name]), (part, name)
