@@ -65,8 +65,9 @@ class LeakGANGenerator(nn.Module):
         token = torch.full((batch,), self.vocab, dtype=torch.long, device=device)  # start
         manager_state = worker_state = None
         goals, features, log_probs = [], [], []
+        forced = prefix_features(leak, prefix, self.length, pad)  # known prefixes at once
         for t in range(self.length):
-            feature = leak(tokens)
+            feature = forced[t] if t < len(forced) else leak(tokens)
             features.append(feature)
             manager_state = self.manager(feature, manager_state)
             goals.append(F.normalize(self.goal(manager_state[0]), dim=1))
@@ -82,8 +83,23 @@ class LeakGANGenerator(nn.Module):
             log_probs.append(log_softmax.gather(1, token.unsqueeze(1))[:, 0])
             tokens = tokens.clone()
             tokens[:, t] = token
-        features.append(leak(tokens))
+        features.append(forced[-1] if len(forced) > self.length else leak(tokens))
         return tokens, torch.stack(log_probs, 1), torch.stack(goals, 1), torch.stack(features, 1)
+
+
+LEAK_CHUNK = 8192  # padded prefixes D reads at once
+
+
+def prefix_features(leak, prefix: torch.Tensor, length: int, pad: int) -> torch.Tensor:
+    """D's features of the first t tokens of ``prefix`` (batch, T), padded to ``length``,
+    for t = 0..T: (T + 1, batch, F), in chunks of ``LEAK_CHUNK`` sentences."""
+    batch, known = prefix.shape
+    padded = torch.full((known + 1, batch, length), pad, dtype=torch.long, device=prefix.device)
+    for t in range(1, known + 1):
+        padded[t, :, :t] = prefix[:, :t]
+    flat = padded.flatten(0, 1)
+    out = torch.cat([leak(flat[i : i + LEAK_CHUNK]) for i in range(0, len(flat), LEAK_CHUNK)])
+    return out.view(known + 1, batch, -1)
 
 
 class LeakedPolicy(nn.Module):
