@@ -212,3 +212,102 @@ def test_a_text_gan_cell_resumes_bit_identically_in_the_adversarial_phase(preset
     for part in ("generator", "discriminator"):
         for name, tensor in whole.recipe.state_dict()[part].items():
             assert torch.equal(tensor, resumed.recipe.state_dict()[part][name]), (part, name)
+
+
+TINY_TEXT = """
+name = "tiny-text"
+version = "1"
+seeds = [0]
+
+[[datasets]]
+name = "oracle_lstm"
+label = "oracle<40>"
+params = { vocab = 40, length = 8, size = 1000, test_size = 500, validation_size = 200 }
+
+[[variants]]
+preset = "mle"
+batch_size = 32
+
+[[variants]]
+preset = "seqgan"
+batch_size = 32
+d_width = 8
+rollouts = 2
+d_steps = 1
+pretrain_kimg = 0.128
+d_pretrain_kimg = 0.032
+
+[[variants]]
+preset = "rankgan"
+batch_size = 32
+d_width = 8
+rollouts = 2
+d_steps = 1
+reference_size = 8
+pretrain_kimg = 0.128
+d_pretrain_kimg = 0.032
+
+[[variants]]
+preset = "leakgan"
+batch_size = 32
+d_width = 8
+rollouts = 2
+d_steps = 1
+pretrain_kimg = 0.128
+d_pretrain_kimg = 0.032
+
+[[variants]]
+preset = "textgan"
+batch_size = 32
+d_width = 8
+pretrain_kimg = 0.128
+d_pretrain_kimg = 0.032
+
+[budget]
+kimg = 0.32
+ticks = 2
+
+[evaluation]
+metrics = ["nll_oracle", "nll_test"]
+num_samples = 300
+
+[study]
+variant = "seqgan"
+objective = "nll_oracle"
+trials = 2
+
+[study.space]
+adversarial_lr = { type = "float", low = 1e-4, high = 1e-2, log = true }
+rollouts = { type = "int", low = 1, high = 3 }
+"""
+
+
+@pytest.mark.slow  # ~60 s of CLI runs; each recipe's phases and resume are checked in-process above
+def test_a_text_suite_runs_reports_studies_and_nightly_like_any_suite(write_suite, tmp_path):
+    """Five sequence models through the generic CLI: the run table puts every GAN beside MLE
+    and the oracle's floor, the report shows their sample sentences (escaped), a study
+    searches a text GAN's own axes, and the nightly job runs the suite twice without alarm."""
+    from conftest import run_cli
+
+    path = write_suite(TINY_TEXT)
+    results = tmp_path / "results"
+    run = run_cli("run", path, results=results, timeout=900)
+    assert run.returncode == 0, run.stderr + run.stdout
+    for variant in ("mle", "seqgan", "rankgan", "leakgan", "textgan"):
+        assert variant in run.stdout
+    report = run_cli("report", path, "--out", tmp_path / "report", results=results)
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "report" / "leaderboard.html").read_text()
+    markdown = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "oracle&lt;40&gt;: sample sentences" in html and "oracle<40>" not in html
+    section = markdown.split("sample sentences")[1]
+    assert all(v in section for v in ("| mle |", "| leakgan |", "| textgan |"))
+    table = (tmp_path / "report" / "leaderboard.csv").read_text()
+    assert "nll_oracle_300" in table and "nll_test" in table and "rankgan" in table
+    study = run_cli("study", path, results=results, timeout=900)
+    assert study.returncode == 0, study.stderr
+    assert "objective nll_oracle_300 (minimize)" in study.stdout + study.stderr
+    reports = ("--reports-dir", tmp_path / "reports")
+    for _ in range(2):
+        nightly = run_cli("nightly", path, *reports, results=results, timeout=900)
+        assert nightly.returncode == 0 and "passed" in nightly.stdout, nightly.stderr

@@ -36,6 +36,7 @@ class Report:
     figures: list[tuple[str, str, bytes]] = field(default_factory=list)  # (name, caption, png)
     notes: list[str] = field(default_factory=list)
     published: pd.DataFrame | None = None  # a paper suite's published numbers beside ours
+    texts: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # (heading, sentences)
 
 
 def build(
@@ -146,6 +147,10 @@ def add_figures(report: Report, source: Source) -> None:
         grid = sample_grid(client, in_dataset, dataset)
         if grid:
             report.figures.append(grid)
+        sentences = sample_texts(client, in_dataset)
+        if sentences is not None:
+            heading = f"{dataset}: sample sentences at the last tick (first seed, temperature 1)"
+            report.texts.append((heading, sentences))
     trials = study_trials(source)
     if trials is not None and len(trials):
         report.figures.append(
@@ -155,6 +160,39 @@ def add_figures(report: Report, source: Source) -> None:
                 figures.best_so_far(trials, "studies"),
             )
         )
+
+
+TEXT_SAMPLES = 5  # sentences shown per variant
+
+
+def _final_samples(client, runs: pd.DataFrame, suffix: str):
+    """(variant, local file) of the last ``samples/*<suffix>`` artifact of each variant's
+    first completed seed, downloaded into a temporary folder the caller reads at once."""
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    done = runs[runs["status"] == "completed"].sort_values(["variant", "seed"])
+    for variant, group in list(done.groupby("variant", sort=True))[:MAX_SAMPLE_GRIDS]:
+        run_id = group["run_id"].iloc[0]
+        try:
+            listed = sorted(
+                a.path for a in client.list_artifacts(run_id, "samples") if a.path.endswith(suffix)
+            )
+            if not listed:
+                continue
+            with tempfile.TemporaryDirectory() as folder:
+                yield variant, client.download_artifacts(run_id, listed[-1], folder)
+        except Exception:  # an artifact store we cannot read: leave the sample out
+            continue
+
+
+def sample_texts(client, runs: pd.DataFrame) -> pd.DataFrame | None:
+    """The first sentences of each variant's last text sample (sequence datasets)."""
+    rows = []
+    for variant, local in _final_samples(client, runs, ".txt"):
+        lines = Path(local).read_text(encoding="utf-8").splitlines()[:TEXT_SAMPLES]
+        rows += [{"variant": str(variant), "sentence": line} for line in lines]
+    return pd.DataFrame(rows) if rows else None
 
 
 def sample_grid(client, runs: pd.DataFrame, dataset: str):
@@ -169,19 +207,9 @@ def sample_grid(client, runs: pd.DataFrame, dataset: str):
     import matplotlib.image as mpimg
     import matplotlib.pyplot as plt
 
-    pictures = []
-    done = runs[runs["status"] == "completed"].sort_values(["variant", "seed"])
-    for variant, group in list(done.groupby("variant", sort=True))[:MAX_SAMPLE_GRIDS]:
-        run_id = group["run_id"].iloc[0]
-        try:
-            listed = sorted(a.path for a in client.list_artifacts(run_id, "samples"))
-            if not listed:
-                continue
-            with tempfile.TemporaryDirectory() as folder:
-                local = client.download_artifacts(run_id, listed[-1], folder)
-                pictures.append((variant, mpimg.imread(local)))
-        except Exception:  # an artifact store we cannot read: leave the picture out
-            continue
+    pictures = [
+        (variant, mpimg.imread(local)) for variant, local in _final_samples(client, runs, ".png")
+    ]
     if not pictures:
         return None
     cols = min(4, len(pictures))
@@ -241,6 +269,7 @@ def write(report: Report, out_dir: Path) -> list[Path]:
         report.published.to_csv(published_csv, index=False)
         written.append(published_csv)
         plain.append(("Published beside reproduced", texts(report.published)))
+    plain += report.texts
     md, page = out_dir / "leaderboard.md", out_dir / "leaderboard.html"
     parts = render.sections(report.table, report.runs)
     heading = (report.title, report.provenance, report.notes, parts, report.figures)
