@@ -283,3 +283,27 @@ def test_sigkill_in_seqgans_adversarial_phase_then_rerun_gives_the_uninterrupted
     for part in ("generator", "discriminator"):
         for name, tensor in state_a[part].items():
             assert torch.equal(tensor, state_b[part][name]), (part, name)
+
+
+def test_a_temperature_sweep_scores_the_quality_diversity_frontier_under_its_own_names(tmp_path):
+    """evaluation.temperatures: at the final evaluation the sequence metrics again with
+    samples drawn, and likelihoods taken, at each softmax temperature. Colder samples sit
+    where the oracle is likelier (lower NLL-oracle) and the colder model explains held-out
+    text worse (higher nll_test); temperature 1 is the plain run."""
+    evaluation = {"num_samples": 1000, "temperatures": [0.5, 1.5]}
+    trainer = build(tmp_path / "run", budget={"kimg": 6.4, "ticks": 1}, evaluation=evaluation)
+    trainer.run()
+    scores = trainer.evaluator.evaluate(trainer.recipe.sampler(), final=True)
+    cold, hot = "nll_oracle_1k_temp0.5", "nll_oracle_1k_temp1.5"
+    assert scores[cold] < scores["nll_oracle_1k"] < scores[hot]
+    assert scores["nll_test_temp0.5"] > scores["nll_test"]
+    assert trainer.evaluator.describe()["eval.temperatures"] == "0.5,1.5"
+    plain = trainer.evaluator.evaluate(trainer.recipe.sampler(), final=False)
+    assert plain["nll_oracle_1k"] == scores["nll_oracle_1k"] and cold not in plain
+
+
+def test_temperatures_outside_sequence_suites_or_at_one_are_refused():
+    with pytest.raises(ValueError, match="evaluation.temperatures: a softmax temperature"):
+        make_cell("dcgan", "digits", evaluation={"num_samples": 200, "temperatures": [0.7]})
+    with pytest.raises(ValueError, match="temperatures must be distinct, above 0 and not 1"):
+        make_cell("mle", "oracle_lstm", SMALL, evaluation={"num_samples": 200, "temperatures": [1]})

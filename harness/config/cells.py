@@ -23,7 +23,7 @@ from harness.registry import did_you_mean
 SPEC_PROTOCOL = 1
 
 
-EVAL_ONLY = ("mode_samples", "is_splits", "truncation", "psi")
+EVAL_ONLY = ("mode_samples", "is_splits", "truncation", "psi", "temperatures")
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,20 @@ class EvaluationSpec(Strict):
         "each ψ (the metric names carry _psi<ψ>); ψ = 1, no truncation, always",
     )
 
+    temperatures: Numbers = Field(
+        (),
+        description="also score sequence models with samples drawn, and likelihoods taken, at "
+        "each softmax temperature (the metric names carry _temp<T>): the quality-diversity "
+        "frontier of Caccia et al. 2020; temperature 1 always",
+    )
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(t <= 0 or t == 1 for t in value) or len(set(value)) != len(value):
+            raise ValueError("temperatures must be distinct, above 0 and not 1 (always scored)")
+        return value
+
     @field_validator("psi")
     @classmethod
     def _psi(cls, value: tuple[float, ...]) -> tuple[float, ...]:
@@ -261,6 +275,14 @@ class SuiteSpec(Strict):
                     "evaluation.psi: truncation in W applies to style-based generators only, "
                     "and this suite has none; allowed: psi = [] or a stylegan variant"
                 )
+        if self.evaluation.temperatures and not any(
+            d.kind == "sequences" for d in self.datasets
+        ):
+            raise ValueError(
+                "evaluation.temperatures: a softmax temperature applies to sequence models, "
+                "and this suite has no sequence dataset; allowed: temperatures = [] or a "
+                "sequence dataset (oracle_lstm, coco_captions)"
+            )
         for dataset in self.datasets:
             offered = set(DATASETS.meta(dataset.name)["offers"])
             for index, variant in enumerate(self.variants):

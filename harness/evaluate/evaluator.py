@@ -96,6 +96,8 @@ class Evaluator:
         }
         if self.spec.psi:
             tags["eval.psi"] = ",".join(f"{p:g}" for p in self.spec.psi)
+        if self.spec.temperatures:
+            tags["eval.temperatures"] = ",".join(f"{t:g}" for t in self.spec.temperatures)
         if self.classifier_bridge is not None and self.classifier_bridge is not self.bridge:
             tags["eval.mode_classifier"] = self.classifier_bridge.name
         if self.bridge is not None:
@@ -196,6 +198,12 @@ class Evaluator:
             truncated = self.score(samples, labels, conditional, sampler=truncated_sampler)
             truncated.pop("eval_reference_cached", None)
             scores |= {f"{key}_psi{psi:g}": v for key, v in truncated.items()}
+        for temperature in self.spec.temperatures if final and hasattr(sampler, "at_temperature") else ():
+            tempered_sampler = sampler.at_temperature(temperature)
+            samples, labels = self.generate(tempered_sampler)
+            tempered = self.score(samples, labels, conditional, sampler=tempered_sampler)
+            tempered.pop("eval_reference_cached", None)
+            scores |= {f"{key}_temp{temperature:g}": v for key, v in tempered.items()}
         for threshold in self.spec.truncation if final else ():
             samples, labels = self.generate(sampler, truncation=threshold)
             truncated = self.score(samples, labels, conditional)

@@ -19,14 +19,16 @@ LOGITS_PER_CHUNK = 20_000_000  # sequences × length × vocabulary held at once
 
 
 @torch.no_grad()
-def mean_nll(model, tokens: torch.Tensor) -> float:
-    """Per-token negative log-likelihood of ``tokens`` under ``model`` (``log_prob``)."""
+def mean_nll(model, tokens: torch.Tensor, temperature: float = 1.0) -> float:
+    """Per-token negative log-likelihood of ``tokens`` under ``model`` (``log_prob``), at a
+    softmax ``temperature`` when not 1 (the model whose samples were drawn at it)."""
     device = next(model.parameters()).device
     step = max(1, LOGITS_PER_CHUNK // (tokens.shape[1] * model.vocab))
     total = 0.0
     for start in range(0, len(tokens), step):
         chunk = tokens[start : start + step].to(device)
-        total -= float(model.log_prob(chunk).double().sum())
+        scores = model.log_prob(chunk) if temperature == 1.0 else model.log_prob(chunk, temperature)
+        total -= float(scores.double().sum())
     return total / tokens.numel()
 
 

@@ -23,8 +23,13 @@ class SequenceSampler(Sampler):
     ``sample`` turns into tokens by the inverse CDF; ``log_likelihood`` is its per-token NLL
     of given sequences (the NLL metrics)."""
 
-    def __init__(self, module: torch.nn.Module) -> None:
+    def __init__(self, module: torch.nn.Module, temperature: float = 1.0) -> None:
         super().__init__(module, module.bank_width, conditional=False)
+        self.temperature = temperature
+
+    def at_temperature(self, temperature: float) -> SequenceSampler:
+        """The same model sampled and scored at another softmax temperature."""
+        return SequenceSampler(self.module, temperature)
 
     def draw(self, count, generator, truncation=None):
         if truncation is not None:
@@ -32,7 +37,9 @@ class SequenceSampler(Sampler):
         return torch.rand(count, self.latent_dim, generator=generator)
 
     def __call__(self, uniforms: torch.Tensor, labels: torch.Tensor | None = None):
-        return self.module.sample(uniforms)
+        if self.temperature == 1.0:
+            return self.module.sample(uniforms)
+        return self.module.sample(uniforms, temperature=self.temperature)
 
     def log_likelihood(self, tokens: torch.Tensor) -> float:
         from harness.evaluate.sequences import mean_nll
@@ -40,7 +47,7 @@ class SequenceSampler(Sampler):
         was_training = self.module.training
         self.module.eval()
         try:
-            return mean_nll(self.module, tokens)
+            return mean_nll(self.module, tokens, self.temperature)
         finally:
             self.module.train(was_training)
 

@@ -53,10 +53,12 @@ class LeakGANGenerator(nn.Module):
         prefix: torch.Tensor,
         uniforms: torch.Tensor | None = None,
         pad: int | None = None,
+        temperature: float = 1.0,
     ):
         """``prefix`` (batch, t) forced, then ``length − t`` tokens drawn at ``uniforms``
         (batch, length − t). ``leak`` maps padded sentences (batch, length) to D's features;
-        ``pad`` is D's padding token (default ``vocab``). Returns tokens (batch, length),
+        ``pad`` is D's padding token (default ``vocab``); tokens are drawn and scored at the
+        softmax ``temperature``. Returns tokens (batch, length),
         log-probabilities of each chosen token (batch, length), goals (batch, length, F) and
         features (batch, length + 1, F)."""
         batch, device = len(prefix), prefix.device
@@ -75,7 +77,7 @@ class LeakGANGenerator(nn.Module):
             worker_state = self.worker(self.embed(token), worker_state)
             actions = self.actions(worker_state[0]).view(batch, self.vocab, self.goal_size)
             logits = (actions @ self.psi(recent).unsqueeze(2)).squeeze(2)
-            log_softmax = F.log_softmax(logits, dim=-1)
+            log_softmax = F.log_softmax(logits / temperature, dim=-1)
             if t < prefix.shape[1]:
                 token = prefix[:, t]
             else:
@@ -120,18 +122,19 @@ class LeakedPolicy(nn.Module):
         with torch.no_grad():
             return self.discriminator.features(tokens)
 
-    def unroll(self, prefix: torch.Tensor, uniforms: torch.Tensor | None = None):
-        return self.generator.unroll(self.leak, prefix, uniforms, self.discriminator.vocab)
+    def unroll(self, prefix: torch.Tensor, uniforms=None, temperature: float = 1.0):
+        pad = self.discriminator.vocab
+        return self.generator.unroll(self.leak, prefix, uniforms, pad, temperature)
 
     def complete(self, prefix: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
         return self.unroll(prefix, uniforms)[0]
 
-    def sample(self, uniforms: torch.Tensor) -> torch.Tensor:
+    def sample(self, uniforms: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         empty = torch.zeros(len(uniforms), 0, dtype=torch.long, device=uniforms.device)
-        return self.complete(empty, uniforms)
+        return self.unroll(empty, uniforms, temperature)[0]
 
-    def log_prob(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.unroll(tokens)[1]
+    def log_prob(self, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        return self.unroll(tokens, temperature=temperature)[1]
 
     def forward(self, uniforms: torch.Tensor, labels: torch.Tensor | None = None):
         return self.sample(uniforms)

@@ -32,9 +32,10 @@ class LSTMModel(nn.Module):
         hidden, _ = self.lstm(self.embed(self._inputs(tokens)))
         return self.out(hidden)
 
-    def log_prob(self, tokens: torch.Tensor) -> torch.Tensor:
-        """log p(token_t | prefix) for every position: (batch, length)."""
-        logits = F.log_softmax(self.logits(tokens), dim=-1)
+    def log_prob(self, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """log p(token_t | prefix) for every position: (batch, length); at a softmax
+        ``temperature``, the model whose samples ``sample`` draws at it."""
+        logits = F.log_softmax(self.logits(tokens) / temperature, dim=-1)
         return logits.gather(2, tokens.unsqueeze(-1)).squeeze(-1)
 
     def sample(self, uniforms: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

@@ -50,16 +50,18 @@ class LatentLSTM(LSTMModel):
         hidden, _ = self.lstm(self.embed(self._inputs(tokens)), self.initial_state(z))
         return self.out(hidden)
 
-    def conditional_log_prob(self, tokens: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        logits = F.log_softmax(self.logits(tokens, z), dim=-1)
+    def conditional_log_prob(
+        self, tokens: torch.Tensor, z: torch.Tensor, temperature: float = 1.0
+    ) -> torch.Tensor:
+        logits = F.log_softmax(self.logits(tokens, z) / temperature, dim=-1)
         return logits.gather(2, tokens.unsqueeze(-1)).squeeze(-1)
 
-    def log_prob(self, tokens: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """The marginal estimate log (1/K) Σ_k p(x | z_k), spread evenly over the positions
         (batch, length), so its sum over a sentence is the sentence's estimate."""
         per_draw = torch.stack(
             [
-                self.conditional_log_prob(tokens, z.expand(len(tokens), -1)).sum(dim=1)
+                self.conditional_log_prob(tokens, z.expand(len(tokens), -1), temperature).sum(1)
                 for z in self.marginal_z
             ]
         )
