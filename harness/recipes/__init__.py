@@ -19,9 +19,13 @@ Registered recipes:
 - ``progan``: progressive growing from 4×4 (``harness.recipes.progressive``, its schedule in
   ``harness.recipes.growing``), a batch size per resolution (``batch_sizes``: the recipe's
   ``steps_for`` and ``examples_before`` walk the schedule, so budgets stay in images).
-- ``mle``: maximum likelihood of token sequences, the text GANs' baseline, and ``seqgan``:
-  its pretraining, D's, then policy gradient with rollout rewards, phases switched by the
-  sequences consumed against one budget (``harness.recipes.sequence``).
+- ``mle``: maximum likelihood of token sequences, the text GANs' baseline; the text GANs
+  share its pretraining, then D's, then their adversarial steps, phases switched by the
+  sequences consumed against one budget (``TextGANPhases`` in ``harness.recipes.sequence``):
+  ``seqgan`` (policy gradient with rollout rewards), ``rankgan`` (a cosine ranker against a
+  real reference set, ``harness.recipes.rankgan``), ``leakgan`` (manager and worker fed D's
+  leaked features, ``harness.recipes.leakgan``), ``textgan`` (MMD of D's features through a
+  soft argmax, ``harness.recipes.textgan``).
 - ``stylegan``: StyleGAN (v1) on ProGAN's loop: style mixing, per-layer noise, the tracked
   mean w, the penalty every ``reg_interval`` D steps (lazy regularisation), grown only when
   ``fade_kimg`` > 0; it ``offers`` ``styles`` (a sampler that mixes two latents' styles).
@@ -46,13 +50,13 @@ w in G, ψ = 1 for metrics):
   learning-rate schedule are recipe parts and state; ``step`` takes aligned (paired) or
   independent (unpaired) batches from the modality's streams; the ``Sampler`` maps held-out
   source images instead of latents, and translation metrics declare a paired target.
-- **Sequence models (SeqGAN, built; LeakGAN, RankGAN, TextGAN to come)**: maximum-likelihood
+- **Sequence models (SeqGAN, RankGAN, LeakGAN, TextGAN: built this way)**: maximum-likelihood
   pretraining and the adversarial phase are phases of one recipe, switched by examples seen
   and counted against one budget (the recipe's ``steps_for`` walks its phases); rollouts and
   policy gradients live in ``step``; the ``SequenceSampler`` turns a bank of uniforms into
   token sequences and gives the model's NLL, for metrics that declare ``sequences``,
-  ``oracle`` or ``words``. LeakGAN leaks ``TextCNN.features`` to its manager; RankGAN and
-  TextGAN replace D's loss, in recipes of their own on the same pieces.
+  ``oracle`` or ``words``. LeakGAN's sampler holds G with the D it reads (``LeakedPolicy``);
+  RankGAN and TextGAN replace D's loss and G's reward or loss on the same pieces.
 """
 
 from harness.registry import Registry
