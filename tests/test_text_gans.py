@@ -228,41 +228,19 @@ params = { vocab = 40, length = 8, size = 1000, test_size = 500, validation_size
 preset = "mle"
 batch_size = 32
 
-[[variants]]
-preset = "seqgan"
-batch_size = 32
-d_width = 8
-rollouts = 2
-d_steps = 1
-pretrain_kimg = 0.128
-d_pretrain_kimg = 0.032
-
-[[variants]]
-preset = "rankgan"
-batch_size = 32
-d_width = 8
-rollouts = 2
-d_steps = 1
-reference_size = 8
-pretrain_kimg = 0.128
-d_pretrain_kimg = 0.032
-
-[[variants]]
-preset = "leakgan"
-batch_size = 32
-d_width = 8
-rollouts = 2
-d_steps = 1
-pretrain_kimg = 0.128
-d_pretrain_kimg = 0.032
-
-[[variants]]
-preset = "textgan"
-batch_size = 32
-d_width = 8
-pretrain_kimg = 0.128
-d_pretrain_kimg = 0.032
-
+"""
+GAN_SETTINGS = {
+    "seqgan": "rollouts = 2\n",
+    "rankgan": "rollouts = 2\nreference_size = 8\n",
+    "leakgan": "rollouts = 2\n",
+    "textgan": "",
+}
+TINY_TEXT += "".join(
+    f'[[variants]]\npreset = "{preset}"\nbatch_size = 32\nd_width = 8\nd_steps = 1\n'
+    f"pretrain_kimg = 0.128\nd_pretrain_kimg = 0.032\n{extra}\n"
+    for preset, extra in GAN_SETTINGS.items()
+)
+TINY_TEXT += """
 [budget]
 kimg = 0.32
 ticks = 2

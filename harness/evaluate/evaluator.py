@@ -192,18 +192,18 @@ class Evaluator:
             samples, labels = self.generate(sampler, self.spec.mode_samples)
             if len(samples) != counted:  # a translator's bank may hold no more
                 scores |= self.score(samples, labels, conditional, self.mode_metrics())
-        for psi in self.spec.psi if final and hasattr(sampler, "at_psi") else ():
-            truncated_sampler = sampler.at_psi(psi)
-            samples, labels = self.generate(truncated_sampler)
-            truncated = self.score(samples, labels, conditional, sampler=truncated_sampler)
-            truncated.pop("eval_reference_cached", None)
-            scores |= {f"{key}_psi{psi:g}": v for key, v in truncated.items()}
-        for temperature in self.spec.temperatures if final and hasattr(sampler, "at_temperature") else ():
-            tempered_sampler = sampler.at_temperature(temperature)
-            samples, labels = self.generate(tempered_sampler)
-            tempered = self.score(samples, labels, conditional, sampler=tempered_sampler)
-            tempered.pop("eval_reference_cached", None)
-            scores |= {f"{key}_temp{temperature:g}": v for key, v in tempered.items()}
+        # At the end, the same metrics from the model sampled otherwise: StyleGAN's w
+        # truncated by ψ, a sequence model at another softmax temperature.
+        others = []
+        if final and hasattr(sampler, "at_psi"):
+            others += [(f"_psi{psi:g}", sampler.at_psi(psi)) for psi in self.spec.psi]
+        if final and hasattr(sampler, "at_temperature"):
+            others += [(f"_temp{t:g}", sampler.at_temperature(t)) for t in self.spec.temperatures]
+        for suffix, other in others:
+            samples, labels = self.generate(other)
+            extra = self.score(samples, labels, conditional, sampler=other)
+            extra.pop("eval_reference_cached", None)
+            scores |= {f"{key}{suffix}": v for key, v in extra.items()}
         for threshold in self.spec.truncation if final else ():
             samples, labels = self.generate(sampler, truncation=threshold)
             truncated = self.score(samples, labels, conditional)
