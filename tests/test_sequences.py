@@ -162,6 +162,7 @@ def test_rollout_rewards_complete_each_prefix_and_end_with_d_on_the_whole_sequen
         return out
 
     G.complete = spy
+
     def score(x):
         return torch.sigmoid(D(x))
 

@@ -101,7 +101,9 @@ def test_leakgans_goal_and_intrinsic_terms_are_the_papers_cosines():
     torch.manual_seed(0)
     goals, features, c = torch.randn(2, 5, 3), torch.randn(2, 6, 3), 2
     cos = torch.nn.functional.cosine_similarity
-    manual = torch.stack([cos(features[:, t + c] - features[:, t], goals[:, t], dim=1) for t in range(4)], 1)
+    manual = torch.stack(
+        [cos(features[:, t + c] - features[:, t], goals[:, t], dim=1) for t in range(4)], 1
+    )
     assert torch.allclose(goal_cosines(goals, features, c), manual, atol=1e-6)
     rewards = intrinsic_rewards(goals, features, c)
     for t in range(5):
@@ -150,12 +152,16 @@ def test_textgans_likelihood_is_the_mixture_over_its_latent():
     G = LatentLSTM(9, 5, 4, 6, latent=3)
     tokens = torch.randint(9, (4, 5))
     with torch.no_grad():
-        per_z = torch.stack([G.conditional_log_prob(tokens, z.expand(4, -1)).sum(1) for z in G.marginal_z])
+        per_z = torch.stack(
+            [G.conditional_log_prob(tokens, z.expand(4, -1)).sum(1) for z in G.marginal_z]
+        )
         expected = per_z.exp().mean(0).log()
         assert torch.allclose(G.log_prob(tokens).sum(1), expected, atol=1e-5)
         G.init.weight.zero_()  # z ignored: the mixture is the conditional
         assert torch.allclose(
-            G.log_prob(tokens).sum(1), G.conditional_log_prob(tokens, G.marginal_z[:4]).sum(1), atol=1e-5
+            G.log_prob(tokens).sum(1),
+            G.conditional_log_prob(tokens, G.marginal_z[:4]).sum(1),
+            atol=1e-5,
         )
 
 
@@ -178,7 +184,7 @@ def trainer(preset: str, run_dir: Path, budget: dict):
 @pytest.mark.parametrize("preset", TEXT_GANS)
 def test_each_text_gan_pretrains_then_trains_adversarially_on_one_budget(preset, tmp_path):
     run = trainer(preset, tmp_path / "run", {"kimg": 0.6, "ticks": 1})
-    recipe, phases, consumed = run.recipe, [], 0
+    recipe, phases = run.recipe, []
     for _ in range(run.total):
         g_before = [p.detach().clone() for p in recipe.G.parameters()]
         d_before = [p.detach().clone() for p in recipe.D.parameters()]

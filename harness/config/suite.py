@@ -275,9 +275,7 @@ class SuiteSpec(Strict):
                     "evaluation.psi: truncation in W applies to style-based generators only, "
                     "and this suite has none; allowed: psi = [] or a stylegan variant"
                 )
-        if self.evaluation.temperatures and not any(
-            d.kind == "sequences" for d in self.datasets
-        ):
+        if self.evaluation.temperatures and not any(d.kind == "sequences" for d in self.datasets):
             raise ValueError(
                 "evaluation.temperatures: a softmax temperature applies to sequence models, "
                 "and this suite has no sequence dataset; allowed: temperatures = [] or a "

@@ -89,8 +89,7 @@ class LeakGAN(TextGANPhases):
         from harness.variants.nets.sequence import rollout_rewards
 
         step, length = self.spec.step_size, self.length
-        self.D.eval()
-        try:
+        with self._judging():
             rewards = rollout_rewards(
                 self.policy,
                 lambda x: torch.sigmoid(self.D(x)),
@@ -99,8 +98,6 @@ class LeakGAN(TextGANPhases):
                 self.rollout_rng,
                 prefixes=range(step, length, step),
             )
-        finally:
-            self.D.train()
         ends = [*range(step - 1, length - 1, step), length - 1]
         segments = rescale(rewards[:, ends])
         index = (torch.arange(length) // step).clamp_max(len(ends) - 1)

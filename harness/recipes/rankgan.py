@@ -74,8 +74,7 @@ class RankGAN(SeqGAN):
     def _rewards(self, sequences: torch.Tensor, batches: Batches) -> torch.Tensor:
         from harness.variants.nets.sequence import rollout_rewards
 
-        self.D.eval()
-        try:
+        with self._judging():
             with torch.no_grad():
                 real, _ = batches.take("real", self.spec.batch_size)
                 comparison = self.D.features(real)
@@ -85,6 +84,6 @@ class RankGAN(SeqGAN):
                 features = self.D.features(completed)
                 return ranking_scores(features, comparison, references, self.spec.rank_gamma)
 
-            return rollout_rewards(self.G, score, sequences, self.spec.rollouts, self.rollout_rng)
-        finally:
-            self.D.train()
+            return rollout_rewards(
+                self.policy, score, sequences, self.spec.rollouts, self.rollout_rng
+            )

@@ -10,6 +10,8 @@ phase of their own recipes.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -113,8 +115,10 @@ class TextGANPhases(PartsState, Recipe):
         self.G = generator.to(device)
         self.D = self._discriminator().to(device)
         self.opt_g = make_optimizer(spec.g_opt, self.G.parameters())
-        pg = spec.g_opt if not spec.adversarial_lr else spec.g_opt.model_copy(
-            update={"lr": spec.adversarial_lr}
+        pg = (
+            spec.g_opt
+            if not spec.adversarial_lr
+            else spec.g_opt.model_copy(update={"lr": spec.adversarial_lr})
         )
         self.opt_pg = make_optimizer(pg, self.G.parameters())
         self.opt_d = make_optimizer(spec.d_opt, self.D.parameters())
@@ -176,11 +180,20 @@ class TextGANPhases(PartsState, Recipe):
     def sampler(self) -> Sampler:
         return SequenceSampler(self.policy)
 
-    def _generated(self, count: int | None = None) -> torch.Tensor:
-        shape = (count or self.spec.batch_size, self.policy.bank_width)
+    def _generated(self) -> torch.Tensor:
+        shape = (self.spec.batch_size, self.policy.bank_width)
         uniforms = torch.rand(shape, generator=self.sample_rng)
         with torch.no_grad():
             return self.policy.sample(uniforms.to(self.device))
+
+    @contextlib.contextmanager
+    def _judging(self):
+        """D in evaluation mode (no dropout) while it scores rollouts for G's rewards."""
+        self.D.eval()
+        try:
+            yield
+        finally:
+            self.D.train()
 
     def _g_update(self, loss: torch.Tensor, optimizer) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -263,13 +276,10 @@ class SeqGAN(TextGANPhases):
     def _rewards(self, sequences: torch.Tensor, batches: Batches) -> torch.Tensor:
         from harness.variants.nets.sequence import rollout_rewards
 
-        self.D.eval()
-        try:
+        with self._judging():
             return rollout_rewards(
                 self.policy, self._reward, sequences, self.spec.rollouts, self.rollout_rng
             )
-        finally:
-            self.D.train()
 
     def _adversarial(self, batches: Batches) -> dict[str, torch.Tensor]:
         sequences = self._generated()

@@ -197,11 +197,7 @@ def sample_texts(client, runs: pd.DataFrame) -> pd.DataFrame | None:
 
 def sample_grid(client, runs: pd.DataFrame, dataset: str):
     """The final sample picture (fixed latent bank) of each variant's first seed, side by side."""
-    import os
-
     import matplotlib
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     matplotlib.use("Agg")
     import matplotlib.image as mpimg
