@@ -22,7 +22,7 @@ def real_data_scores(cell: RunSpec, results: Path, device, data_cache: dict | No
     from harness.config import code_versions
     from harness.evaluate.evaluator import Evaluator
 
-    data = cell_data(cell, data_cache)
+    data = cell_data(cell, data_cache, results)
     evaluator = Evaluator(cell.evaluation, data, device, cache_root(results), cell.dataset_params)
     tags = evaluator.describe()
     identity = {

@@ -39,7 +39,7 @@ def rescore_cell(cell: RunSpec, results: Path, device, tracker, data_cache: dict
         or not (run_dir / "checkpoint.pt").exists()
     ):
         return Rescored(cell, run_id, reason=f"not finished ({state.get('status', 'never run')})")
-    data = cell_data(cell, data_cache)
+    data = cell_data(cell, data_cache, results)
     evaluator = Evaluator(cell.evaluation, data, device, cache_root(results), cell.dataset_params)
     trainer = Trainer(cell, data, device, evaluator, run_dir)
     trainer.resume(run_dir / "checkpoint.pt")

@@ -312,14 +312,16 @@ def _params(cell: RunSpec) -> dict[str, str]:
     return flatten(cell.to_dict())
 
 
-def cell_data(cell: RunSpec, data_cache: dict | None):
-    """The cell's dataset, loaded once per (name, parameters) within one invocation."""
+def cell_data(cell: RunSpec, data_cache: dict | None, results: Path | None = None):
+    """The cell's dataset, loaded once per (name, parameters) within one invocation; generated
+    data (the text oracle's samples) are kept under the results' cache when ``results`` is given."""
     from harness.data import load_dataset
 
     cache = data_cache if data_cache is not None else {}
     key = (cell.dataset, json.dumps(cell.dataset_params, sort_keys=True))
     if key not in cache:
-        cache[key] = load_dataset(cell.dataset, cell.dataset_params)
+        folder = None if results is None else cache_root(results)
+        cache[key] = load_dataset(cell.dataset, cell.dataset_params, folder)
     return cache[key]
 
 
@@ -333,7 +335,7 @@ def _train_cell(
 
     try:
         configure_determinism(device)
-        data = cell_data(cell, data_cache)
+        data = cell_data(cell, data_cache, results)
         evaluator = Evaluator(
             cell.evaluation, data, device, cache_root(results), cell.dataset_params
         )

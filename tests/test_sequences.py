@@ -33,6 +33,40 @@ def test_the_oracle_is_seeded_n01_and_its_samples_are_separate_streams():
     assert data.info.kind == "sequences" and data.info.vocab_size == 40
 
 
+def test_the_oracle_and_its_samples_are_cached_under_a_hash_and_checked_on_reuse(
+    tmp_path, monkeypatch
+):
+    from harness.data import oracle as module
+
+    fresh = load_dataset("oracle_lstm", SMALL)
+    cached = load_dataset("oracle_lstm", SMALL, tmp_path)
+    (path,) = (tmp_path / "datasets").glob("oracle_lstm-*.pt")
+    assert torch.equal(cached.train_x, fresh.train_x) and torch.equal(cached.test_x, fresh.test_x)
+    assert torch.equal(cached.extra["validation"], fresh.extra["validation"])
+    assert "digest" not in fresh.extra and len(cached.extra["digest"]) == 64
+    stored = torch.load(path, weights_only=True)
+    assert torch.equal(stored["oracle"]["out.weight"], fresh.extra["oracle"].out.weight)
+
+    drawn = []
+    real_draw = module._draw
+    monkeypatch.setattr(module, "_draw", lambda *a: drawn.append(a) or real_draw(*a))
+    again = load_dataset("oracle_lstm", SMALL, tmp_path)
+    assert drawn == [] and torch.equal(again.train_x, fresh.train_x)
+    assert again.extra["digest"] == cached.extra["digest"]
+    load_dataset("oracle_lstm", {**SMALL, "seed": 1}, tmp_path)  # other parameters, other file
+    assert len(drawn) == 3 and len(list((tmp_path / "datasets").glob("*.pt"))) == 2
+
+    # samples paired with another oracle's weights, or a torn file, are drawn again
+    stored["oracle"]["out.weight"] += 1
+    torch.save(stored, path)
+    assert torch.equal(load_dataset("oracle_lstm", SMALL, tmp_path).test_x, fresh.test_x)
+    assert len(drawn) == 6
+    path.write_bytes(path.read_bytes()[:100])
+    assert torch.equal(load_dataset("oracle_lstm", SMALL, tmp_path).train_x, fresh.train_x)
+    assert len(drawn) == 9 and module._digest(path) == cached.extra["digest"]
+    assert not list((tmp_path / "datasets").glob("*.tmp"))
+
+
 def test_inverse_cdf_sampling_follows_the_models_distribution_at_any_batch_size():
     torch.manual_seed(0)
     model = LSTMModel(6, 3, 4, 5)

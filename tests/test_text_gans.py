@@ -279,6 +279,27 @@ def test_a_text_suite_runs_reports_studies_and_nightly_like_any_suite(write_suit
     assert run.returncode == 0, run.stderr + run.stdout
     for variant in ("mle", "seqgan", "rankgan", "leakgan", "textgan"):
         assert variant in run.stdout
+    # the oracle's samples were drawn once, kept in the cache, and every run names the file
+    import hashlib
+    import os
+
+    from mlflow import MlflowClient
+
+    from harness.data import OracleParams
+    from harness.data.oracle import _cache_key
+
+    params = OracleParams(vocab=40, length=8, size=1000, test_size=500, validation_size=200)
+    cached = (
+        Path(os.environ["GANBENCH_CACHE"]) / "datasets" / f"oracle_lstm-{_cache_key(params)}.pt"
+    )
+    client = MlflowClient(f"sqlite:///{results.resolve() / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("ganbench/tiny-text")
+    runs = client.search_runs([experiment.experiment_id])
+    tagged = [run for run in runs if "data.sha256" in run.data.tags]
+    names = " ".join(run.info.run_name for run in tagged)
+    assert all(variant in names for variant in ("mle", "seqgan", "rankgan", "leakgan", "textgan"))
+    digests = {run.data.tags["data.sha256"] for run in tagged}
+    assert digests == {hashlib.sha256(cached.read_bytes()).hexdigest()}, names
     report = run_cli("report", path, "--out", tmp_path / "report", results=results)
     assert report.returncode == 0, report.stderr
     html = (tmp_path / "report" / "leaderboard.html").read_text()

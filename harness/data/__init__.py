@@ -7,6 +7,7 @@ held in memory (images in [-1, 1], NCHW; points as N×2), integer labels, and a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -176,6 +177,7 @@ def register_dataset(
     offers: tuple[str, ...] = (),
     missing: str | None = None,
     missing_is_error: bool = False,
+    cached: bool = False,
 ) -> None:
     """``kind``: a registered modality; ``resolution``: the native image size when
     ``params.resolution`` is unset (None); ``offers``: capabilities metrics may need
@@ -194,6 +196,7 @@ def register_dataset(
         offers=offers,
         missing=missing,
         missing_is_error=missing_is_error,
+        cached=cached,
     )
 
 
@@ -216,6 +219,7 @@ register_dataset(
     "sequences",
     "SeqGAN's synthetic oracle: an LSTM with N(0, 1) parameters; its samples are the data.",
     offers=("oracle",),
+    cached=True,
 )
 register_dataset(
     "coco_captions",
@@ -347,7 +351,11 @@ register_dataset(
 )
 
 
-def load_dataset(name: str, params: dict) -> LoadedData:
-    """Load a registered dataset with validated parameters."""
+def load_dataset(name: str, params: dict, cache_dir: Path | None = None) -> LoadedData:
+    """Load a registered dataset with validated parameters; a dataset registered ``cached``
+    keeps what it generates under ``cache_dir``/datasets when one is given."""
     entry = DATASETS.entry(name)
-    return entry.load()(entry.meta["params"](**params))
+    validated = entry.meta["params"](**params)
+    if entry.meta.get("cached") and cache_dir is not None:
+        return entry.load()(validated, cache_dir=Path(cache_dir) / "datasets")
+    return entry.load()(validated)

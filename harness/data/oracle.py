@@ -15,9 +15,22 @@ real-data row).
 NLL-oracle tables (≈ 9.6–10.8 at V = 5,000, not comparable with SeqGAN's ≈ 7–9); the
 distribution is Texygen's, the draws are not (they were TensorFlow's), so its tables are
 matched in kind, not to the digit.
+
+With a cache folder (the run's ``<results>/cache/datasets``) the oracle's parameters and its
+three sample sets are kept in one file named by a hash of the dataset's version and
+parameters (drawing them takes about a minute at SeqGAN's V = 5,000); a file is reused only
+when its oracle equals the one the parameters build now, so a changed random stream cannot
+pair new weights with old samples. The file's SHA-256 is the run's ``data.sha256`` tag.
 """
 
 from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
 
 import torch
 
@@ -49,15 +62,82 @@ def build_oracle(params: OracleParams) -> LSTMModel:
     return oracle.eval().requires_grad_(False)
 
 
-def oracle_lstm(params: OracleParams) -> LoadedData:
+SPLITS = ("train", "test", "validation")
+
+
+def _sizes(params: OracleParams) -> dict[str, int]:
+    return {"train": params.size, "test": params.test_size, "validation": params.validation_size}
+
+
+def _cache_key(params: OracleParams) -> str:
+    from harness.data import DATASETS
+
+    identity = {
+        "dataset": "oracle_lstm",
+        "version": DATASETS.meta("oracle_lstm").get("version", 1),
+        "params": params.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_cache(path: Path, oracle: LSTMModel, params: OracleParams) -> dict | None:
+    """The cached sample sets, or None when the file is missing, unreadable or not this
+    oracle's (then it is drawn again and rewritten)."""
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        weights = oracle.state_dict()
+        if stored["oracle"].keys() != weights.keys() or not all(
+            torch.equal(stored["oracle"][name], weights[name]) for name in weights
+        ):
+            return None
+        samples = {split: stored[split] for split in SPLITS}
+        sizes = _sizes(params)
+        if any(samples[s].shape != (sizes[s], params.length) for s in SPLITS):
+            return None
+        return samples
+    except (OSError, RuntimeError, KeyError, EOFError, TypeError, AttributeError):
+        return None
+
+
+def _write_cache(path: Path, oracle: LSTMModel, samples: dict) -> None:
+    """Written whole under a temporary name, then renamed: a reader never sees half a file.
+    Serialised in memory first, so the bytes (and the digest) do not depend on the file name."""
+    buffer = io.BytesIO()
+    torch.save({"oracle": oracle.state_dict(), **samples}, buffer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(buffer.getvalue())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def oracle_lstm(params: OracleParams, cache_dir: Path | None = None) -> LoadedData:
     oracle = build_oracle(params)
-    train = _draw(oracle, params.size, derive_seed(params.seed, "train"))
-    test = _draw(oracle, params.test_size, derive_seed(params.seed, "test"))
-    validation = _draw(oracle, params.validation_size, derive_seed(params.seed, "validation"))
+    path = None if cache_dir is None else Path(cache_dir) / f"oracle_lstm-{_cache_key(params)}.pt"
+    samples = None if path is None else _read_cache(path, oracle, params)
+    if samples is None:
+        sizes = _sizes(params)
+        samples = {s: _draw(oracle, sizes[s], derive_seed(params.seed, s)) for s in SPLITS}
+        if path is not None:
+            try:
+                _write_cache(path, oracle, samples)
+            except OSError:  # a read-only or full cache costs the next run a redraw, nothing more
+                path = None
+    train, test, validation = (samples[s] for s in SPLITS)
     info = DatasetInfo("oracle_lstm", "sequences", (params.length,), 1, vocab_size=params.vocab)
     zeros = torch.zeros
     data = LoadedData(
         train, zeros(len(train), dtype=torch.long), test, zeros(len(test), dtype=torch.long), info
     )
     data.extra |= {"oracle": oracle, "validation": validation}
+    if path is not None:
+        data.extra["digest"] = _digest(path)
     return data

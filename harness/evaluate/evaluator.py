@@ -98,6 +98,8 @@ class Evaluator:
             tags["eval.psi"] = ",".join(f"{p:g}" for p in self.spec.psi)
         if self.spec.temperatures:
             tags["eval.temperatures"] = ",".join(f"{t:g}" for t in self.spec.temperatures)
+        if self.data.extra.get("digest"):  # generated data kept in the cache: which file
+            tags["data.sha256"] = self.data.extra["digest"]
         if self.classifier_bridge is not None and self.classifier_bridge is not self.bridge:
             tags["eval.mode_classifier"] = self.classifier_bridge.name
         if self.bridge is not None:
