@@ -305,6 +305,9 @@ def test_a_text_suite_runs_reports_studies_and_nightly_like_any_suite(write_suit
     html = (tmp_path / "report" / "leaderboard.html").read_text()
     markdown = (tmp_path / "report" / "leaderboard.md").read_text()
     assert "oracle&lt;40&gt;: sample sentences" in html and "oracle<40>" not in html
+    against = markdown.split("each model against mle at the same budget")[1].split("## ")[0]
+    assert all(f"| {v} | 1 |" in against for v in ("seqgan", "rankgan", "leakgan", "textgan"))
+    assert "selected on the model's nll of the 200 validation sequences" in markdown
     section = markdown.split("sample sentences")[1]
     assert all(v in section for v in ("| mle |", "| leakgan |", "| textgan |"))
     table = (tmp_path / "report" / "leaderboard.csv").read_text()

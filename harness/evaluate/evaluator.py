@@ -102,7 +102,17 @@ class Evaluator:
             tags["data.sha256"] = self.data.extra["digest"]
         if self.classifier_bridge is not None and self.classifier_bridge is not self.bridge:
             tags["eval.mode_classifier"] = self.classifier_bridge.name
-        if self.bridge is not None:
+        kind, validation = self.data.info.kind, self.data.extra.get("validation")
+        if kind == "sequences" and validation is not None:
+            tags["eval.selection"] = (
+                f"the model's nll of the {len(validation)} validation sequences"
+            )
+        elif kind == "points":
+            tags["eval.selection"] = (
+                f"modes covered, then high-quality fraction, of {self.spec.num_samples} samples "
+                "from the selection bank"
+            )
+        elif self.bridge is not None:
             count = self.spec.num_samples
             tags["eval.selection"] = (
                 f"fid of {count} samples from the selection bank against "

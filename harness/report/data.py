@@ -39,7 +39,9 @@ TAG_COLUMNS = (
     "eval.reference_split",
     "eval.classifier_accuracy",
     "eval.inception_weights",
+    "eval.selection",
 )
+PARAM_COLUMNS = {"variant.recipe": "recipe", "dataset_kind": "dataset_kind"}
 
 
 @dataclass
@@ -117,6 +119,8 @@ def runs_frame(runs) -> pd.DataFrame:
         }
         for tag in TAG_COLUMNS:
             row[tag] = tags.get(tag)
+        for param, column in PARAM_COLUMNS.items():
+            row[column] = run.data.params.get(param)
         values, undefined = final_metrics(run)
         for key, value in values.items():
             row[f"metric:{key}"] = value

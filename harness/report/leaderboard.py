@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.report import figures, render
+from harness.report.baseline import against_mle
 from harness.report.data import (
     Source,
     client_for,
@@ -37,6 +38,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     published: pd.DataFrame | None = None  # a paper suite's published numbers beside ours
     texts: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # (heading, sentences)
+    baselines: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # text GANs vs MLE
 
 
 def build(
@@ -60,6 +62,7 @@ def build(
             notes.append(f"{missing} cell(s) of the suite have no run yet (marked incomplete)")
     table = real_rows(leaderboard(runs, expected_seeds), load_real(source))
     report = Report(title, provenance(runs, source), table, runs, notes=notes)
+    report.baselines = against_mle(runs)
     if published:
         from harness.report.published import compare
 
@@ -265,7 +268,7 @@ def write(report: Report, out_dir: Path) -> list[Path]:
         report.published.to_csv(published_csv, index=False)
         written.append(published_csv)
         plain.append(("Published beside reproduced", texts(report.published)))
-    plain += report.texts
+    plain += report.baselines + report.texts
     md, page = out_dir / "leaderboard.md", out_dir / "leaderboard.html"
     parts = render.sections(report.table, report.runs)
     heading = (report.title, report.provenance, report.notes, parts, report.figures)

@@ -61,13 +61,14 @@ class Section:
     best: pd.DataFrame  # variant × column: bool
     incomplete: list[str]  # variants whose seeds are short or failed
     references: tuple[str, ...] = ()  # reference rows: real data, translation baselines
+    selection: str = ""  # what the best checkpoint was chosen on (the runs' eval.selection)
 
     @property
     def title(self) -> str:
-        where = "final checkpoint" if self.checkpoint == "final" else "best checkpoint"
-        return f"{self.dataset}: {where}" + (
-            " (selected on the test split)" if self.checkpoint == "best" else ""
-        )
+        if self.checkpoint == "final":
+            return f"{self.dataset}: final checkpoint"
+        chosen = self.selection or "a score apart from the reported ones"
+        return f"{self.dataset}: best checkpoint (selected on {chosen})"
 
 
 def value_text(row) -> str:
@@ -111,6 +112,14 @@ def _budget(runs: pd.DataFrame, dataset: str) -> dict[str, tuple[str, str]]:
         images = group.get("metric:images_seen", pd.Series(dtype=float)).mean()
         out[variant] = (fmt(g_steps, 6), fmt(images, 6))
     return out
+
+
+def _selection(runs: pd.DataFrame, dataset: str) -> str:
+    """The runs' one ``eval.selection`` protocol in this dataset ("" if none or several)."""
+    if runs.empty or "eval.selection" not in runs:
+        return ""
+    found = set(runs.loc[runs["dataset"] == dataset, "eval.selection"].dropna())
+    return str(found.pop()) if len(found) == 1 else ""
 
 
 def sections(table: pd.DataFrame, runs: pd.DataFrame) -> list[Section]:
@@ -160,6 +169,7 @@ def sections(table: pd.DataFrame, runs: pd.DataFrame) -> list[Section]:
                     best,
                     incomplete,
                     tuple(sorted(references)),
+                    _selection(runs, dataset),
                 )
             )
     return out
