@@ -165,6 +165,22 @@ def test_coco_captions_encode_to_words_and_score_bleu_against_the_test_captions(
     assert 0 < scores["self_bleu2_300"] < real["self_bleu2_300"]
 
 
+def test_the_default_caption_root_is_found_from_any_folder_and_a_missing_one_is_named(
+    tmp_path, monkeypatch
+):
+    from harness.data import CaptionParams
+    from harness.data.text import PROJECT_ROOT, caption_missing, caption_root
+
+    monkeypatch.chdir(tmp_path)  # not the checkout: "../shared/..." is read beside it
+    assert caption_root(CaptionParams()) == PROJECT_ROOT / "../shared/data/coco-captions"
+    (tmp_path / "mine").mkdir()
+    assert caption_root(CaptionParams(root="mine")) == Path("mine")  # the current folder first
+    message = caption_missing(CaptionParams(root="mine"))
+    assert message.startswith("no train.txt under mine (relative to the current folder or to ")
+    with pytest.raises(FileNotFoundError, match="coco_captions: no train.txt under /nowhere"):
+        load_dataset("coco_captions", {"root": "/nowhere"})
+
+
 def test_the_texygen_compatible_oracle_saturates_its_gates():
     plain = load_dataset("oracle_lstm", SMALL).extra["oracle"]
     texygen = load_dataset("oracle_lstm", {**SMALL, "texygen_compat": True}).extra["oracle"]

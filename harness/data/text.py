@@ -37,11 +37,28 @@ def read_sentences(path: str | Path) -> list[list[str]]:
 EOS = "<eos>"
 
 
-def caption_missing(params) -> str | None:
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding harness/
+
+
+def caption_root(params) -> Path:
+    """``root`` as given, or (a relative path not found from the current folder) relative to
+    the project's checkout, so the default ``../shared/data/coco-captions`` is found from
+    wherever ``ganbench`` runs."""
     root = Path(params.root).expanduser()
+    if root.is_absolute() or root.is_dir():
+        return root
+    beside = PROJECT_ROOT / root
+    return beside if beside.is_dir() else root
+
+
+def caption_missing(params) -> str | None:
+    root = caption_root(params)
     for name in ("train.txt", "test.txt"):
         if not (root / name).is_file():
-            return f"no {name} under {root} (the Image COCO captions: train.txt and test.txt)"
+            where = str(root)
+            if not Path(params.root).expanduser().is_absolute():
+                where += f" (relative to the current folder or to {PROJECT_ROOT})"
+            return f"no {name} under {where}: the Image COCO captions, train.txt and test.txt"
     return None
 
 
@@ -57,7 +74,10 @@ def coco_captions(params):
 
     from harness.data import DatasetInfo, LoadedData
 
-    root = Path(params.root).expanduser()
+    missing = caption_missing(params)
+    if missing:
+        raise FileNotFoundError(f"coco_captions: {missing}")
+    root = caption_root(params)
     train, test = read_sentences(root / "train.txt"), read_sentences(root / "test.txt")
     counts = Counter(word for sentence in train for word in sentence)
     unseen = {word for sentence in test for word in sentence} - set(counts)
