@@ -70,3 +70,24 @@ def test_no_section_without_one_mle_variant_or_outside_sequence_data():
     two = frame(run("mle-b", "mle", 0, 6.0, 4.8), run("gan", "seqgan", 0, 6.0, 5.0))
     assert against_mle(two) == []
     assert against_mle(frame()) == []  # MLE alone
+
+
+def test_on_real_text_quality_is_bleu5_where_higher_is_better():
+    B = "metric:bleu5_10k"
+
+    def caption_run(variant, recipe, seed, bleu5, coverage, **temps):
+        row = {"variant": variant, "recipe": recipe, "seed": seed, "dataset": "coco"}
+        row |= {"dataset_kind": "sequences", "status": "completed", B: bleu5, C: coverage}
+        for name, (b, c) in temps.items():
+            row[f"{B}_temp{name}"], row[f"{C}_temp{name}"] = b, c
+        return row
+
+    sweep = {"0.7": (0.30, 3.0), "1.2": (0.10, 2.9)}
+    rows = [caption_run("mle", "mle", s, 0.20, 2.5, **sweep) for s in (0, 1, 2)]
+    rows += [caption_run("better", "seqgan", s, 0.25, 2.6) for s in (0, 1, 2)]  # frontier: 2.75
+    rows += [caption_run("worse", "textgan", s, 0.15, 2.6) for s in (0, 1, 2)]  # T=1 beats it
+    ((heading, table),) = against_mle(pd.DataFrame(rows))
+    assert "bleu5_10k higher is better" in heading
+    verdicts = table.set_index("variant")["against the frontier"]
+    assert verdicts["better"] == "beyond MLE's frontier by 0.150 nats held out"
+    assert verdicts["worse"].startswith("inside MLE's frontier: MLE at T=1 is better on both")

@@ -1,16 +1,16 @@
 """Text GANs against maximum likelihood at the same budget (text-gans reference §4, issue 14).
 
 On a sequence dataset with one maximum-likelihood variant (recipe ``mle``) every other variant
-is put beside it on the two numbers that matter for text: the oracle's NLL of the model's
-samples (quality; ``nll_oracle_<N>``) and the model's NLL of the held-out sequences
-(coverage; ``nll_test``), at the final checkpoint, as differences paired by seed (both runs
+is put beside it on two numbers: the quality of its samples (the oracle's NLL of them,
+``nll_oracle_<N>``, on the synthetic oracle; BLEU-5 against the test set on real text) and the
+model's NLL of the held-out sequences (coverage; ``nll_test``), at the final checkpoint, as differences paired by seed (both runs
 of a seed share the data and the budget) with a 95% bootstrap interval of the mean.
 
 A GAN that trades coverage for quality has not beaten MLE unless it beats MLE's own
-trade-off: MLE sampled colder also lowers NLL-oracle and raises held-out NLL. Where the suite
+trade-off: MLE sampled colder also improves sample quality and raises held-out NLL. Where the suite
 sweeps temperatures (``evaluation.temperatures``), MLE's points (mean over seeds, temperature
 1 included) make a frontier, and each GAN's mean is read against it: the held-out NLL MLE has
-at the GAN's NLL-oracle (linear between the two neighbouring temperatures) and the
+at the GAN's quality (linear between the two neighbouring temperatures) and the
 temperature that gets there. Below that held-out NLL the GAN is beyond the frontier; above,
 it is inside it, i.e. colder MLE does better on both; outside the swept range no verdict.
 """
@@ -38,19 +38,27 @@ def _signed(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:+.3f}"
 
 
-def quality_key(frame: pd.DataFrame) -> str | None:
-    """The NLL-oracle key at temperature 1 logged in these runs (``nll_oracle_10k``)."""
-    keys = sorted(
-        c.removeprefix("metric:")
-        for c in frame.columns
-        if c.startswith("metric:nll_oracle") and "_temp" not in c and frame[c].notna().any()
-    )
-    return keys[0] if keys else None
+QUALITY = (("nll_oracle", 1), ("bleu5", -1))  # (metric, sign that makes it a loss), first found
 
 
-def frontier(mle: pd.DataFrame, quality: str) -> pd.DataFrame:
-    """MLE's (temperature, NLL-oracle, held-out NLL) points, means over seeds, sorted by
-    NLL-oracle; temperature 1 is the run's own scores."""
+def quality_key(frame: pd.DataFrame) -> tuple[str, int] | None:
+    """The quality key at temperature 1 logged in these runs, with the sign that makes it a
+    loss: NLL-oracle on an oracle (``nll_oracle_10k``, lower is better), else BLEU-5 against
+    the test set (``bleu5_10k``, higher is better; Caccia et al. 2020 read BLEU-5 so)."""
+    for base, sign in QUALITY:
+        keys = sorted(
+            c.removeprefix("metric:")
+            for c in frame.columns
+            if c.startswith(f"metric:{base}_") and "_temp" not in c and frame[c].notna().any()
+        )
+        if keys:
+            return keys[0], sign
+    return None
+
+
+def frontier(mle: pd.DataFrame, quality: str, sign: int = 1) -> pd.DataFrame:
+    """MLE's (temperature, quality, held-out NLL) points, means over seeds, with ``loss`` =
+    sign × quality, sorted by it; temperature 1 is the run's own scores."""
     points = [(1.0, mle[f"metric:{quality}"].mean(), mle[f"metric:{COVERAGE}"].mean())]
     for column in mle.columns:
         found = _TEMPERATURE.search(column)
@@ -60,35 +68,36 @@ def frontier(mle: pd.DataFrame, quality: str) -> pd.DataFrame:
         if coverage in mle:
             points.append((float(found.group(1)), mle[column].mean(), mle[coverage].mean()))
     table = pd.DataFrame(points, columns=["temperature", "quality", "coverage"]).dropna()
-    return table.sort_values("quality").reset_index(drop=True)
+    table["loss"] = sign * table["quality"]
+    return table.sort_values("loss").reset_index(drop=True)
 
 
 def efficient(points: pd.DataFrame) -> pd.DataFrame:
-    """The points no other point beats on both numbers (the frontier proper), by NLL-oracle."""
+    """The points no other point beats on both numbers (the frontier proper), by loss."""
     keep = [
         not any(
-            o.quality <= p.quality
+            o.loss <= p.loss
             and o.coverage <= p.coverage
-            and (o.quality, o.coverage) != (p.quality, p.coverage)
+            and (o.loss, o.coverage) != (p.loss, p.coverage)
             for o in points.itertuples()
         )
         for p in points.itertuples()
     ]
-    return points[keep].sort_values("quality").reset_index(drop=True)
+    return points[keep].sort_values("loss").reset_index(drop=True)
 
 
-def on_frontier(points: pd.DataFrame, quality: float) -> tuple[float, float] | None:
-    """(temperature, held-out NLL) of MLE interpolated along its frontier at this
-    NLL-oracle, or None outside the frontier's range (or with fewer than two points on it)."""
+def on_frontier(points: pd.DataFrame, loss: float) -> tuple[float, float] | None:
+    """(temperature, held-out NLL) of MLE interpolated along its frontier at this quality
+    loss, or None outside the frontier's range (or with fewer than two points on it)."""
     front = efficient(points)
-    if len(front) < 2 or math.isnan(quality):
+    if len(front) < 2 or math.isnan(loss):
         return None
-    if not front["quality"].iloc[0] <= quality <= front["quality"].iloc[-1]:
+    if not front["loss"].iloc[0] <= loss <= front["loss"].iloc[-1]:
         return None
-    x = front["quality"].to_numpy()
+    x = front["loss"].to_numpy()
     return (
-        float(np.interp(quality, x, front["temperature"].to_numpy())),
-        float(np.interp(quality, x, front["coverage"].to_numpy())),
+        float(np.interp(loss, x, front["temperature"].to_numpy())),
+        float(np.interp(loss, x, front["coverage"].to_numpy())),
     )
 
 
@@ -111,12 +120,12 @@ def _delta_text(deltas: np.ndarray, low: float, high: float) -> str:
     return text
 
 
-def _verdict(quality: float, coverage: float, points: pd.DataFrame) -> tuple[str, str]:
-    """(MLE's held-out NLL at this NLL-oracle, the verdict) for a model's mean scores."""
+def _verdict(quality: float, coverage: float, points: pd.DataFrame, sign: int) -> tuple[str, str]:
+    """(MLE's held-out NLL at this quality, the verdict) for a model's mean scores."""
     if math.isnan(quality) or math.isnan(coverage):
         return "–", "undefined"
-    better = points[(points["quality"] <= quality) & (points["coverage"] <= coverage)]
-    found = on_frontier(points, quality)
+    better = points[(points["loss"] <= sign * quality) & (points["coverage"] <= coverage)]
+    found = on_frontier(points, sign * quality)
     where = "–" if found is None else f"{_fmt(found[1])} (T≈{found[0]:.2f})"
     if len(better):
         best = better.sort_values("coverage").iloc[0]
@@ -142,22 +151,19 @@ def against_mle(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     done = runs[(runs["status"] == "completed") & (runs["dataset_kind"] == "sequences")]
     for dataset, part in done.groupby("dataset", sort=True):
         baseline = part[part["recipe"] == BASELINE_RECIPE]
-        quality = quality_key(part)
-        if (
-            baseline["variant"].nunique() != 1
-            or quality is None
-            or f"metric:{COVERAGE}" not in part
-        ):
+        found = quality_key(part)
+        if baseline["variant"].nunique() != 1 or found is None or f"metric:{COVERAGE}" not in part:
             continue
+        quality, sign = found
         name = str(baseline["variant"].iloc[0])
         rows = []
         for variant, gan in part[part["recipe"] != BASELINE_RECIPE].groupby("variant", sort=True):
             paired = baseline[baseline["seed"].isin(gan["seed"])]  # MLE on the GAN's seeds
-            points = frontier(paired, quality)
+            points = frontier(paired, quality, sign)
             q_deltas, q_low, q_high = _paired(gan, baseline, quality)
             c_deltas, c_low, c_high = _paired(gan, baseline, COVERAGE)
             q_mean, c_mean = gan[f"metric:{quality}"].mean(), gan[f"metric:{COVERAGE}"].mean()
-            where, verdict = _verdict(q_mean, c_mean, points)
+            where, verdict = _verdict(q_mean, c_mean, points, sign)
             rows.append(
                 {
                     "variant": str(variant),
@@ -175,14 +181,16 @@ def against_mle(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
                 }
             )
         if rows:
-            points = frontier(baseline, quality)
+            points = frontier(baseline, quality, sign).sort_values("temperature")
             sweep = ", ".join(
                 f"T={t:g}: {q:.3f} / {c:.3f}"
-                for t, q, c in points.sort_values("temperature").itertuples(index=False)
+                for t, q, c in points[["temperature", "quality", "coverage"]].itertuples(
+                    index=False
+                )
             )
             heading = (
                 f"{dataset}: each model against {name} at the same budget (final checkpoint, "
-                f"lower is better; differences, and {name}'s frontier, over the seeds both have; "
+                f"{quality} {'lower' if sign > 0 else 'higher'} is better, {COVERAGE} lower; differences, and {name}'s frontier, over the seeds both have; "
                 f"{name}'s temperature sweep {quality} / {COVERAGE}, all seeds: {sweep})"
             )
             out.append((heading, pd.DataFrame(rows)))
