@@ -5,7 +5,9 @@
   held-out samples): the floor.
 - ``nll_test``: −(1/(N·L)) Σ log p_G(x) over the held-out sequences (never the training set,
   which Texygen's "nll-test" uses); ``nll_train`` the same on the training sequences, so the
-  gap shows memorisation. Undefined for real data (no model).
+  gap shows memorisation. Undefined for real data (no model). On captions L counts every
+  position, the ``<eos>`` padding after a caption's end included (as Texygen's NLL does), so
+  the per-token value is lower than a per-word one.
 - ``bleu2``..``bleu5`` and ``self_bleu2``..``self_bleu5`` on word datasets
   (``harness.evaluate.bleu``): every sample against all test sentences, and each sample
   against the other samples; the count of samples is in the name.
