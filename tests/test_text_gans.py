@@ -85,6 +85,36 @@ def test_leakgans_manager_sees_ds_features_of_the_prefix():
     assert not torch.allclose(other_goals, goals)
 
 
+def test_leakgans_manager_and_worker_each_learn_from_their_own_loss_only(tmp_path):
+    """As the original code's two updates: the manager's parameters get only the manager's
+    loss's gradient and the worker's only the worker's, each group clipped on its own (not
+    the two losses summed and clipped together)."""
+    recipe = trainer("leakgan", tmp_path / "run", {"kimg": 0.6, "ticks": 1}).recipe
+    tokens = load_dataset("oracle_lstm", SMALL).train_x[:32]
+    recipe._mle_loss(tokens)
+    manager_loss, worker_loss = recipe._pending
+    manager = recipe._manager_parameters()
+    known = {id(p) for p in manager}
+    worker = [p for p in recipe.G.parameters() if id(p) not in known]
+    leaked = torch.autograd.grad(worker_loss, manager, retain_graph=True, allow_unused=True)
+    assert all(g is None or not g.any() for g in leaked)  # goals reach the worker detached
+    expected = {}
+    for loss, group in ((manager_loss, manager), (worker_loss, worker)):
+        grads = torch.autograd.grad(loss, group, retain_graph=True, allow_unused=True)
+        norm = torch.cat([g.flatten() for g in grads if g is not None]).norm()
+        scale = min(1.0, recipe.spec.grad_clip / (float(norm) + 1e-6))
+        expected |= {
+            id(p): None if g is None else g * scale for p, g in zip(group, grads, strict=True)
+        }
+    recipe._g_update(manager_loss + worker_loss, torch.optim.SGD(recipe.G.parameters(), lr=0.0))
+    for parameter in recipe.G.parameters():
+        want = expected[id(parameter)]
+        if want is None:
+            assert parameter.grad is None or not parameter.grad.any()
+        else:
+            assert torch.allclose(parameter.grad, want, rtol=1e-4, atol=1e-7)
+
+
 def test_leakgans_rescaled_rewards_follow_the_rank_in_the_batch():
     from harness.recipes.leakgan import rescale
 

@@ -144,7 +144,7 @@ RECIPES.register(
     "harness.recipes.leakgan:LeakGAN",
     doc="LeakGAN: manager and worker fed D's leaked features, rank-rescaled rollout rewards, interleaved MLE (Guo et al. 2018).",
     family="leaked_sequence",
-    version=1,
+    version=2,
 )
 
 __all__ = ["RECIPES"]
