@@ -169,14 +169,21 @@ def test_the_default_caption_root_is_found_from_any_folder_and_a_missing_one_is_
     tmp_path, monkeypatch
 ):
     from harness.data import CaptionParams
-    from harness.data.text import PROJECT_ROOT, caption_missing, caption_root
+    from harness.data import text as module
 
-    monkeypatch.chdir(tmp_path)  # not the checkout: "../shared/..." is read beside it
-    assert caption_root(CaptionParams()) == PROJECT_ROOT / "../shared/data/coco-captions"
-    (tmp_path / "mine").mkdir()
-    assert caption_root(CaptionParams(root="mine")) == Path("mine")  # the current folder first
-    message = caption_missing(CaptionParams(root="mine"))
-    assert message.startswith("no train.txt under mine (relative to the current folder or to ")
+    checkout, elsewhere = tmp_path / "checkout", tmp_path / "elsewhere"
+    for folder in (checkout, elsewhere, tmp_path / "shared" / "data" / "coco-captions"):
+        folder.mkdir(parents=True)
+    monkeypatch.setattr(module, "PROJECT_ROOT", checkout)
+    monkeypatch.chdir(elsewhere)  # "../shared/..." is read beside the checkout
+    assert module.caption_root(CaptionParams()) == checkout / "../shared/data/coco-captions"
+    (elsewhere / "mine").mkdir()
+    assert module.caption_root(CaptionParams(root="mine")) == Path("mine")  # the current folder
+    message = module.caption_missing(CaptionParams(root="mine"))
+    assert message == (
+        f"no train.txt under mine (relative to the current folder or to {checkout}): "
+        "the Image COCO captions, train.txt and test.txt"
+    )
     with pytest.raises(FileNotFoundError, match="coco_captions: no train.txt under /nowhere"):
         load_dataset("coco_captions", {"root": "/nowhere"})
 
