@@ -171,7 +171,7 @@ def test_the_default_caption_root_is_found_from_any_folder_and_a_missing_one_is_
     from harness.data import CaptionParams
     from harness.data import text as module
 
-    checkout, elsewhere = tmp_path / "checkout", tmp_path / "elsewhere"
+    checkout, elsewhere = tmp_path / "checkout", tmp_path / "deeper" / "elsewhere"
     for folder in (checkout, elsewhere, tmp_path / "shared" / "data" / "coco-captions"):
         folder.mkdir(parents=True)
     monkeypatch.setattr(module, "PROJECT_ROOT", checkout)
