@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import sys
 
-    from harness.executors import Terminated, raise_on_sigterm
+    from harness.stopping import Terminated, raise_on_sigterm
     from harness.track.journal import TrackingUnavailable
     from harness.track.store import StoreError, out_of_space
 

@@ -34,25 +34,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.stopping import Terminated, raise_on_sigterm
+
 PARENT_POLL_S = 1.0  # how often a worker checks that its driver is alive
 ORPHAN_GRACE_S = 30.0  # how long an orphaned worker may take to close its cell's run
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would raise KeyboardInterrupt (and handled the same)."""
-
-
-def raise_on_sigterm(idle_exits: bool = False) -> None:
-    """From now on SIGTERM raises ``Terminated`` in this process's main thread; with
-    ``idle_exits`` (a worker), a process not running a cell exits at once instead."""
-    import signal
-
-    def handler(signum, frame):
-        if idle_exits and not _WORKER.get("busy"):
-            os._exit(143)
-        raise Terminated(f"terminated by signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def _watch_parent(parent: int) -> None:
@@ -262,7 +247,7 @@ class _QueueProgress:
 
 def _worker_init(queue) -> None:
     _WORKER.update(queue=queue, data_cache={}, trackers={}, busy=False)
-    raise_on_sigterm(idle_exits=True)
+    raise_on_sigterm(idle_exits=lambda: not _WORKER.get("busy"))
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     import harness.evaluate.fidelity  # noqa: F401  (torch-fidelity: the slowest import)
     import harness.runner  # noqa: F401

@@ -5,10 +5,13 @@ global active-run state), and metrics are sent in one ``log_batch`` per tick.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
 from typing import Any
+
+from harness.stopping import shielded
 
 # MLflow statuses for our outcomes; the outcome itself is always in the "status" tag.
 MLFLOW_STATUS = {
@@ -63,7 +66,12 @@ class MlflowTracker:
             store.prepare(results_dir, cache_root(Path(results_dir)))
         self.client = MlflowClient(tracking_uri=self.uri)
         self.journal = None
-        if not local and self.uri.startswith(("http://", "https://")):
+        remote = self.uri.startswith(("http://", "https://"))
+        # A SIGTERM raised inside an SQL store's call can leave its transaction open (the
+        # write lock held: the runs could then not be closed); it is held until the call
+        # ends. A request to a server is safe to interrupt, and may wait for minutes.
+        self._guard = contextlib.nullcontext if remote else shielded
+        if not local and remote:
             from harness.track.journal import Journal, fail_fast
 
             fail_fast()
@@ -102,11 +110,20 @@ class MlflowTracker:
     def _read(self, call):
         """A read (or a run's creation) needs the server: the journal is sent first, and an
         outage is waited out (before or between cells, never counted as training)."""
+
+        def guarded():
+            with self._guard():
+                return call()
+
         if self.journal is None:
-            return call()
-        return self.journal.read(call)
+            return guarded()
+        return self.journal.read(guarded)
 
     def _apply(self, op: str, run_id: str, payload: dict) -> None:
+        with self._guard():
+            self._send(op, run_id, payload)
+
+    def _send(self, op: str, run_id: str, payload: dict) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
         if op == "metrics":

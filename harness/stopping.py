@@ -1,0 +1,71 @@
+"""Stopping on SIGTERM as on Ctrl-C, without tearing a write to the store in half.
+
+``raise_on_sigterm()`` makes SIGTERM raise ``Terminated`` (a ``KeyboardInterrupt``) in the
+main thread, so a ``kill`` or a scheduler's timeout stops a process the way Ctrl-C does: its
+runs closed as interrupted, its workers stopped. Python raises a signal's exception wherever
+the main thread happens to be, and inside a database call that leaves a transaction open
+(holding SQLite's write lock, so the runs can then not be closed) or makes SQLAlchemy log a
+traceback of its own. Store calls therefore run ``shielded()``: a SIGTERM that arrives inside
+one is held and acted on when the outermost shielded block ends. A process acts on the first
+SIGTERM only; later ones (a second ``kill`` while its runs are being closed) are ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+
+_STATE: dict = {"depth": 0, "pending": False, "stopping": False, "idle_exits": False}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would raise KeyboardInterrupt (and handled the same)."""
+
+
+def raise_on_sigterm(idle_exits=None) -> None:
+    """From now on SIGTERM raises ``Terminated`` in this process's main thread. With
+    ``idle_exits`` (a callable; a worker), the process exits at once instead when
+    ``idle_exits()`` is true (it is not running a cell)."""
+    _STATE.update(depth=0, pending=False, stopping=False, idle_exits=idle_exits)
+    signal.signal(signal.SIGTERM, _handler)
+
+
+def _handler(signum, frame) -> None:
+    if _STATE["stopping"]:
+        return  # already stopping: the first SIGTERM is being acted on
+    if _STATE["depth"]:
+        _STATE["pending"] = True  # inside a store call: acted on when it ends
+        return
+    _stop()
+
+
+def _stop() -> None:
+    _STATE["stopping"] = True
+    idle = _STATE["idle_exits"]
+    if idle is not None and idle():
+        os._exit(143)
+    raise Terminated("terminated by signal 15")
+
+
+@contextlib.contextmanager
+def shielded():
+    """Hold SIGTERM off for the duration of the block (a store call), then act on it. Only
+    the main thread is shielded: it is where the signal's exception is raised."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        _STATE["depth"] -= 1
+        if not _STATE["depth"] and _STATE["pending"]:
+            _STATE["pending"] = False
+            _stop()
+
+
+def stopping() -> bool:
+    """Whether this process has begun stopping on a SIGTERM."""
+    return _STATE["stopping"]

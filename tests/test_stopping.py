@@ -1,0 +1,82 @@
+"""SIGTERM stops a process as Ctrl-C does, but never inside a call to the store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from conftest import REPO
+
+# Each check runs in a process of its own: it installs a SIGTERM handler and signals itself.
+SHIELD = """
+import os, signal
+from harness.stopping import Terminated, raise_on_sigterm, shielded
+
+raise_on_sigterm()
+steps = []
+try:
+    with shielded():
+        with shielded():
+            os.kill(os.getpid(), signal.SIGTERM)
+            steps.append("inner")
+        steps.append("outer")
+    steps.append("after")
+except Terminated:
+    steps.append("terminated")
+try:
+    os.kill(os.getpid(), signal.SIGTERM)  # a second SIGTERM while stopping: ignored
+    steps.append("second ignored")
+except Terminated:
+    steps.append("second raised")
+print(" ".join(steps))
+"""
+
+TRACKER = """
+import os, signal, sys
+from mlflow import MlflowClient
+from harness.stopping import Terminated, raise_on_sigterm
+from harness.track.mlflow_tracker import MlflowTracker
+
+raise_on_sigterm()
+tracker = MlflowTracker(sys.argv[1], "stop")
+run = tracker.start_run("cell", {"status": "running"})
+real = tracker.client.log_batch
+
+def signalled(*args, **kwargs):  # the real call, with a SIGTERM arriving at its start
+    os.kill(os.getpid(), signal.SIGTERM)
+    return real(*args, **kwargs)
+
+tracker.client.log_batch = signalled
+try:
+    tracker.log_metrics(run, {"loss": 1.5}, step=3)
+    print("not stopped")
+except Terminated:
+    tracker.client.log_batch = real
+    tracker.set_tags(run, {"status": "interrupted"})
+    tracker.end(run, "interrupted")
+got = MlflowClient(tracker.uri).get_run(run)
+print(got.info.status, got.data.tags["status"], got.data.metrics.get("loss"))
+"""
+
+
+def _python(code: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_sigterm_inside_a_shielded_block_is_acted_on_when_the_outermost_block_ends():
+    assert _python(SHIELD) == "inner outer terminated second ignored"
+
+
+def test_a_sigterm_during_a_store_write_lets_the_write_finish_and_the_run_close(tmp_path):
+    # Without the shield the exception is raised inside SQLAlchemy's call: the metric is lost
+    # and, with the transaction left open, closing the run can fail on the write lock.
+    assert _python(TRACKER, str(tmp_path / "results")) == "KILLED interrupted 1.5"
