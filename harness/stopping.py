@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 
-_STATE: dict = {"depth": 0, "pending": False, "stopping": False, "idle_exits": False}
+_STATE: dict = {"depth": 0, "pending": None, "stopping": False, "idle_exits": None}
 
 
 class Terminated(KeyboardInterrupt):
@@ -28,20 +28,24 @@ def raise_on_sigterm(idle_exits=None) -> None:
     """From now on SIGTERM raises ``Terminated`` in this process's main thread. With
     ``idle_exits`` (a callable; a worker), the process exits at once instead when
     ``idle_exits()`` is true (it is not running a cell)."""
-    _STATE.update(depth=0, pending=False, stopping=False, idle_exits=idle_exits)
+    _STATE.update(depth=0, pending=None, stopping=False, idle_exits=idle_exits)
     signal.signal(signal.SIGTERM, _handler)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _handler)
 
 
 def _handler(signum, frame) -> None:
     if _STATE["stopping"]:
         return  # already stopping: the first SIGTERM is being acted on
     if _STATE["depth"]:
-        _STATE["pending"] = True  # inside a store call: acted on when it ends
+        _STATE["pending"] = _STATE["pending"] or signum  # acted on when the store call ends
         return
-    _stop()
+    _stop(signum)
 
 
-def _stop() -> None:
+def _stop(signum: int) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     _STATE["stopping"] = True
     idle = _STATE["idle_exits"]
     if idle is not None and idle():
@@ -62,8 +66,8 @@ def shielded():
     finally:
         _STATE["depth"] -= 1
         if not _STATE["depth"] and _STATE["pending"]:
-            _STATE["pending"] = False
-            _stop()
+            signum, _STATE["pending"] = _STATE["pending"], None
+            _stop(signum)
 
 
 def stopping() -> bool:

@@ -15,6 +15,14 @@ from harness.stopping import Terminated, raise_on_sigterm, shielded
 
 raise_on_sigterm()
 steps = []
+try:  # Ctrl-C inside a store call: KeyboardInterrupt once the call is done
+    with shielded():
+        os.kill(os.getpid(), signal.SIGINT)
+        steps.append("call")
+except Terminated:
+    steps.append("wrong")
+except KeyboardInterrupt:
+    steps.append("interrupted")
 try:
     with shielded():
         with shielded():
@@ -73,7 +81,7 @@ def _python(code: str, *args: str) -> str:
 
 
 def test_a_sigterm_inside_a_shielded_block_is_acted_on_when_the_outermost_block_ends():
-    assert _python(SHIELD) == "inner outer terminated second ignored"
+    assert _python(SHIELD) == "call interrupted inner outer terminated second ignored"
 
 
 def test_a_sigterm_during_a_store_write_lets_the_write_finish_and_the_run_close(tmp_path):
