@@ -88,3 +88,33 @@ def test_a_sigterm_during_a_store_write_lets_the_write_finish_and_the_run_close(
     # Without the shield the exception is raised inside SQLAlchemy's call: the metric is lost
     # and, with the transaction left open, closing the run can fail on the write lock.
     assert _python(TRACKER, str(tmp_path / "results")) == "KILLED interrupted 1.5"
+
+
+OPTUNA = """
+import os, signal, sys
+import optuna
+from optuna.storages import RDBStorage
+from harness.stopping import Terminated, raise_on_sigterm
+from harness.study.storage import shield_calls
+
+raise_on_sigterm()
+storage = RDBStorage("sqlite:///" + sys.argv[1])
+real = storage.create_new_study
+
+def signalled(*args, **kwargs):  # the real call, with a SIGTERM arriving at its start
+    os.kill(os.getpid(), signal.SIGTERM)
+    return real(*args, **kwargs)
+
+storage.create_new_study = signalled
+storage = shield_calls(storage)
+try:
+    optuna.create_study(study_name="s", storage=storage)
+    print("not stopped")
+except Terminated:
+    print(isinstance(storage, RDBStorage), [s.study_name for s in RDBStorage(
+        "sqlite:///" + sys.argv[1]).get_all_studies()])
+"""
+
+
+def test_a_sigterm_during_an_optuna_storage_call_lets_the_call_finish(tmp_path):
+    assert _python(OPTUNA, str(tmp_path / "optuna.db")) == "True ['s']"

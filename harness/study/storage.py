@@ -48,7 +48,7 @@ def open_storage(url: str, heartbeat_seconds: int):
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return shield_calls(JournalStorage(JournalFileBackend(str(path))))
     if "://" not in url:
         raise StudyError(
             f"--storage {url}: not a storage URL; allowed: an SQLAlchemy URL "
@@ -58,7 +58,7 @@ def open_storage(url: str, heartbeat_seconds: int):
         {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     )
     try:
-        return RDBStorage(
+        storage = RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=heartbeat_seconds,
@@ -73,6 +73,31 @@ def open_storage(url: str, heartbeat_seconds: int):
     except Exception as error:  # bad URL, unreachable server, ...
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise StudyError(f"--storage {url}: {type(error).__name__}: {first}") from None
+    return shield_calls(storage)
+
+
+def shield_calls(storage):
+    """``storage`` with each of its storage methods run ``shielded()``: a SIGTERM or Ctrl-C
+    that arrives inside one (a database transaction, a journal append) is acted on when the
+    call is done, not half-way through it. The storage keeps its class (Optuna checks it)."""
+    import functools
+
+    from optuna.storages import BaseStorage
+
+    from harness.stopping import shielded
+
+    def wrap(method):
+        @functools.wraps(method)
+        def call(*args, **kwargs):
+            with shielded():
+                return method(*args, **kwargs)
+
+        return call
+
+    for name in dir(BaseStorage):
+        if not name.startswith("_") and callable(getattr(BaseStorage, name)):
+            setattr(storage, name, wrap(getattr(storage, name)))
+    return storage
 
 
 def optuna_study(suite: SuiteSpec, storage_url: str, name: str | None = None):
