@@ -56,9 +56,9 @@ def test_each_gan_gets_paired_differences_and_a_verdict_against_the_frontier():
         "inside MLE's frontier: MLE at T=1 is better on both"
     )
     # two seeds: MLE's numbers and its frontier come from seeds 0 and 1 only
-    assert rows.loc["beyond", "nll_oracle_10k (GAN / mle)"] == "4.5 / 6.05"
+    assert rows.loc["beyond", "nll_oracle_10k (GAN / mle)"] == "4.500 / 6.050"
     assert rows.loc["beyond", "Δ nll_test [95% CI]"].endswith("n<3")
-    assert rows.loc["beyond", "mle's nll_test at this nll_oracle_10k"] == "5.2 (T≈0.77)"
+    assert rows.loc["beyond", "mle's nll_test at this nll_oracle_10k"] == "5.200 (T≈0.77)"
     assert (
         rows.loc["beyond", "against the frontier"] == "beyond MLE's frontier by 0.200 nats held out"
     )

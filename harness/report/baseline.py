@@ -30,8 +30,8 @@ COVERAGE = "nll_test"
 _TEMPERATURE = re.compile(r"_temp([0-9.]+)$")
 
 
-def _fmt(value: float, digits: int = 4) -> str:
-    return "–" if value is None or math.isnan(value) else f"{value:.{digits}g}"
+def _fmt(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
 def _signed(value: float) -> str:
