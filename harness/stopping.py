@@ -5,9 +5,10 @@ main thread, so a ``kill`` or a scheduler's timeout stops a process the way Ctrl
 runs closed as interrupted, its workers stopped. Python raises a signal's exception wherever
 the main thread happens to be, and inside a database call that leaves a transaction open
 (holding SQLite's write lock, so the runs can then not be closed) or makes SQLAlchemy log a
-traceback of its own. Store calls therefore run ``shielded()``: a SIGTERM that arrives inside
-one is held and acted on when the outermost shielded block ends. A process acts on the first
-SIGTERM only; later ones (a second ``kill`` while its runs are being closed) are ignored.
+traceback of its own. Store calls therefore run ``shielded()``: a SIGTERM (or Ctrl-C's
+SIGINT) that arrives inside one is held and acted on when the outermost shielded block ends.
+A process acts on the first SIGTERM only; later ones (a second ``kill`` while its runs are
+being closed) are ignored. Ctrl-C outside a store call is Python's own KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -68,8 +69,3 @@ def shielded():
         if not _STATE["depth"] and _STATE["pending"]:
             signum, _STATE["pending"] = _STATE["pending"], None
             _stop(signum)
-
-
-def stopping() -> bool:
-    """Whether this process has begun stopping on a SIGTERM."""
-    return _STATE["stopping"]
