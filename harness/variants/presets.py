@@ -568,8 +568,8 @@ def leakgan(kind: str) -> dict:
     always at temperature 1 (the original's 1.5× logit scaling is off), and far less D
     training per G step: 5 batches, where the original synthetic code trains D for 5 rounds
     of 3 epochs on 10,000 fresh real and generated sentences after every G step (measured
-    at this tier: G outruns D and collapses, NLL-oracle 6.5-9.4 and held-out NLL 8-16
-    against MLE's 5.8 and 4.8).
+    at this tier, 3 seeds: G collapses, NLL-oracle 6.5-9.4 and held-out NLL 8-16 against
+    MLE's 5.8 and 4.8; the weak D is the likely reason, not yet shown by a sweep).
     """
     return {
         **seqgan(kind),
