@@ -91,8 +91,7 @@ def test_leakgans_manager_and_worker_each_learn_from_their_own_loss_only(tmp_pat
     the two losses summed and clipped together)."""
     recipe = trainer("leakgan", tmp_path / "run", {"kimg": 0.6, "ticks": 1}).recipe
     tokens = load_dataset("oracle_lstm", SMALL).train_x[:32]
-    recipe._mle_loss(tokens)
-    manager_loss, worker_loss = recipe._pending
+    manager_loss, worker_loss = recipe._mle_losses(tokens)
     manager = recipe._manager_parameters()
     known = {id(p) for p in manager}
     worker = [p for p in recipe.G.parameters() if id(p) not in known]
@@ -106,7 +105,7 @@ def test_leakgans_manager_and_worker_each_learn_from_their_own_loss_only(tmp_pat
         expected |= {
             id(p): None if g is None else g * scale for p, g in zip(group, grads, strict=True)
         }
-    recipe._g_update(manager_loss + worker_loss, torch.optim.SGD(recipe.G.parameters(), lr=0.0))
+    recipe._split_update(manager_loss, worker_loss, torch.optim.SGD(recipe.G.parameters(), lr=0.0))
     for parameter in recipe.G.parameters():
         want = expected[id(parameter)]
         if want is None:

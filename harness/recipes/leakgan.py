@@ -79,20 +79,22 @@ class LeakGAN(TextGANPhases):
         mle = self.spec.batch_size if self._interleaved(index) else 0
         return self.spec.batch_size * self.spec.d_steps + mle
 
-    def _mle_loss(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Pretraining's two losses on real sequences: the manager's goals against the moves
-        of D's features, the worker's cross-entropy. Their sum is returned (logged); the pair
-        is kept for ``_g_update``, which applies each to its own module only."""
+    def _mle_losses(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pretraining's two losses on real sequences: the manager's (its goals against the
+        moves of D's features) and the worker's (cross-entropy)."""
         _, log_probs, goals, features = self.policy.unroll(tokens)
         manager = -goal_cosines(goals, features, self.spec.step_size).mean()
-        worker = -log_probs.mean()
-        self._pending = (manager, worker)
-        return manager + worker
+        return manager, -log_probs.mean()
+
+    def _mle_step(self, tokens: torch.Tensor, optimizer) -> torch.Tensor:
+        manager, worker = self._mle_losses(tokens)
+        self._split_update(manager, worker, optimizer)
+        return (manager + worker).detach()
 
     def _manager_parameters(self) -> list[torch.nn.Parameter]:
         return [*self.G.manager.parameters(), *self.G.goal.parameters()]
 
-    def _g_update(self, loss: torch.Tensor, optimizer) -> None:
+    def _split_update(self, manager_loss: torch.Tensor, worker_loss: torch.Tensor, optimizer):
         """LeakGAN's G update as the original code makes it, two updates from one forward
         pass: the manager's parameters (its LSTM and goal layer) by the manager's loss only,
         the worker's (embedding, worker LSTM, action matrix, goal projection) by the worker's
@@ -101,8 +103,6 @@ class LeakGAN(TextGANPhases):
         clipped them jointly, so the manager's gradient set the worker's step size (measured
         from one pretrained G, V = 500: NLL-oracle 10.1 against 5.2 after 40 adversarial
         steps; held-out NLL collapses in both, 17.1 and 16.0 from 4.8)."""
-        manager_loss, worker_loss = self._pending
-        self._pending = None
         manager = self._manager_parameters()
         known = {id(p) for p in manager}
         worker = [p for p in self.G.parameters() if id(p) not in known]
@@ -113,6 +113,11 @@ class LeakGAN(TextGANPhases):
                 parameter.grad = grad
             torch.nn.utils.clip_grad_norm_(group, self.spec.grad_clip or float("inf"))
         optimizer.step()
+
+    def _g_update(self, loss: torch.Tensor, optimizer) -> None:
+        raise TypeError(
+            "LeakGAN updates G by its manager's and worker's losses apart: use _split_update"
+        )
 
     def _segment_rewards(self, sequences: torch.Tensor) -> torch.Tensor:
         """Q per token position (batch, L): the rescaled reward of its c-step segment."""
@@ -142,11 +147,10 @@ class LeakGAN(TextGANPhases):
         manager = -(rewards[:, : cosines.shape[1]] * cosines).mean()
         intrinsic = intrinsic_rewards(goals.detach(), features, step)
         worker = -(intrinsic * log_probs).mean()
-        self._pending = (manager, worker)
-        self._g_update(manager + worker, self.opt_pg)
+        self._split_update(manager, worker, self.opt_pg)
         if self._interleaved(self.adversarial_steps):
             tokens, _ = batches.take("real", self.spec.batch_size)
-            self._g_update(self._mle_loss(tokens), self.opt_g)
+            self._mle_step(tokens, self.opt_g)
         losses = [self._d_update(batches) for _ in range(self.spec.d_steps)]
         return {
             "loss_g": (manager + worker).detach(),

@@ -204,6 +204,12 @@ class TextGANPhases(PartsState, Recipe):
     def _mle_loss(self, tokens: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.G.logits(tokens).flatten(0, 1), tokens.flatten())
 
+    def _mle_step(self, tokens: torch.Tensor, optimizer) -> torch.Tensor:
+        """One maximum-likelihood update of G on real ``tokens``; the loss, for the log."""
+        loss = self._mle_loss(tokens)
+        self._g_update(loss, optimizer)
+        return loss.detach()
+
     def _d_loss(self, batches: Batches) -> torch.Tensor:
         """D's classification loss on a real batch against a fresh generated one."""
         real, _ = batches.take("real", self.spec.batch_size)
@@ -229,9 +235,7 @@ class TextGANPhases(PartsState, Recipe):
         stats = {"phase": torch.tensor(float(phase)), "loss_d": zero, "reward": zero}
         if phase == 1:
             tokens, _ = batches.take("real", self.spec.batch_size)
-            loss = self._mle_loss(tokens)
-            self._g_update(loss, self.opt_g)
-            stats["loss_g"] = loss.detach()
+            stats["loss_g"] = self._mle_step(tokens, self.opt_g)
         elif phase == 2:
             stats["loss_d"] = self._d_update(batches)
             stats["loss_g"] = zero
