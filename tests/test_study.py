@@ -138,6 +138,24 @@ def test_two_workers_finish_exactly_twenty_trials_with_one_parent_run(tmp_path):
         assert (results / "studies" / "st" / artifact).exists()
 
 
+def test_a_continued_study_draws_new_parameters_and_matches_one_run_to_its_size(tmp_path):
+    """A re-run continues the study: its trials must not replay the first command's draws
+    (one sampler per process seeded alike did), and 3 + 3 trials are the 6 of one command."""
+    sampler = 'name = "random"\nseed = 0'
+    budget = "kimg = 0.2\nticks = 1"
+    suite = tmp_path / "st.toml"
+    params = {}
+    for results, sizes in (("split", (3, 6)), ("whole", (6,))):
+        for size in sizes:
+            suite.write_text(study_suite(trials=size, sampler=sampler, budget=budget))
+            result = run_cli("study", suite, results=tmp_path / results, timeout=300)
+            assert result.returncode == 0, result.stderr[-3000:]
+        params[results] = [t.params for t in optuna_trials(tmp_path / results)]
+    assert len(params["split"]) == 6
+    assert len({json.dumps(p, sort_keys=True) for p in params["split"]}) == 6
+    assert params["split"] == params["whole"]
+
+
 @pytest.mark.slow  # runs a study twice (about a minute); `python -m pytest -m slow` runs it
 def test_same_sampler_seed_proposes_the_same_sequence_and_best_reproduces(tmp_path):
     sequences, bests = [], []
@@ -206,6 +224,44 @@ def test_a_killed_worker_is_retried_and_the_study_reaches_its_size(tmp_path):
     expected = sorted({t.number for t in counted if t not in retries} | {1})
     assert sorted(int(r.data.tags["trial"]) for r in trial_runs) == expected
     assert len(expected) == 5
+
+
+def test_a_study_stopped_by_sigterm_resumes_its_interrupted_trial_on_re_run(tmp_path):
+    """SIGTERM fails the running trial; it must be queued again (not counted as a failure of
+    the study's size), and the re-run resumes it from its checkpoint with its parameters."""
+    suite = tmp_path / "st.toml"
+    suite.write_text(study_suite(trials=2, budget="kimg = 2\nticks = 4"))
+    results = tmp_path / "results"
+    process = spawn_cli("study", suite, results=results)
+    trials_dir = results / "studies" / "st" / "trials"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # stop once trial 0 has a checkpoint and still runs
+        checkpoints = list((trials_dir / "0000").glob("*/checkpoint.pt"))
+        if checkpoints:
+            state = json.loads((checkpoints[0].parent / "state.json").read_text() or "{}")
+            if state.get("status") == "running":
+                break
+        time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail("trial 0 never started")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) != 0
+    from optuna.trial import TrialState
+
+    trials = optuna_trials(results)
+    assert trials[0].state == TrialState.FAIL
+    queued = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
+    assert len(queued) == 1 and queued[0].state == TrialState.WAITING
+
+    result = run_cli("study", suite, results=results, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = optuna_trials(results)
+    retry = next(t for t in trials if t.system_attrs.get("failed_trial") == 0)
+    assert retry.state == TrialState.COMPLETE and retry.params == trials[0].params
+    assert retry.user_attrs.get("resumed") is True
+    assert len([t for t in trials if t.number != 0]) == 2  # the retry took trial 0's place
+    assert all(t.state == TrialState.COMPLETE for t in trials if t.number != 0)
 
 
 def test_the_compare_gan_protocol_runs_wide_narrow_then_top_k_over_seeds(tmp_path):

@@ -59,13 +59,16 @@ def objective_key(suite: SuiteSpec) -> str:
     )
 
 
-def make_sampler(suite: SuiteSpec, worker_index: int = 0):
-    """The suite's sampler; worker i of a parallel study draws from seed + i. (Called after
+def make_sampler(suite: SuiteSpec, trial_number: int = 0):
+    """The suite's sampler for the study's trial number n, seeded with seed + n: workers
+    that share the ask lock, and a study continued by a re-run, never replay one another's
+    draws (one sampler per process seeded alike did: a second command's first trials
+    repeated the first's parameters), and one worker's study is reproducible. (Called after
     ``open_storage``, which has silenced Optuna's experimental warnings.)"""
     import optuna
 
     spec = suite.study.sampler
-    seed = spec.seed + worker_index
+    seed = spec.seed + trial_number
     if spec.name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if spec.name == "random":

@@ -282,16 +282,19 @@ class Worker:
         study = optuna.load_study(
             study_name=self.phase.name,
             storage=storage,
-            sampler=make_sampler(self.suite, self.index),
+            sampler=make_sampler(self.suite),
             pruner=make_pruner(self.suite),
         )
         lock = _AskLock(study_dir(self.results, self.phase.name) / "ask.lock")
         heartbeat = self.suite.study.heartbeat_seconds
-        ran = 0
+        ran, running = 0, []  # running: the trial this loop's turn created
         while deadline is None or time.time() < deadline:
             lock.acquire()
             optuna.storages.fail_stale_trials(study)
-            counts = tally(study.get_trials(deepcopy=False))
+            trials = study.get_trials(deepcopy=False)
+            counts = tally(trials)
+            # The trial created next, under this lock, is number len(trials).
+            study.sampler = make_sampler(self.suite, len(trials))
             if (
                 self.phase.trials is not None
                 and counts["counted"] >= self.phase.trials
@@ -304,7 +307,10 @@ class Worker:
                 time.sleep(heartbeat)  # a running trial may belong to a dead worker: wait
                 continue
 
+            running.clear()
+
             def locked_objective(trial):
+                running.append(trial.number)
                 lock.release()  # the trial exists now: the next count includes it
                 try:
                     return self.objective(trial)
@@ -322,10 +328,30 @@ class Worker:
                     study.optimize(
                         locked_objective, n_trials=1, catch=(Exception,), gc_after_trial=False
                     )
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Optuna has failed the trial
+                if running:
+                    _queue_retry(study, running[0])
+                raise
             finally:
                 lock.release()
             ran += 1
         return ran
+
+
+def _queue_retry(study, number: int) -> None:
+    """Queue the interrupted trial ``number`` again with its parameters, as the heartbeat
+    does for a dead worker's: its retry resumes from its checkpoint and continues its MLflow
+    run, and it counts for the study's size in its place (a stop is not the trial's
+    failure, so the retry is not limited to ``MAX_RETRIES``)."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    from optuna.trial import TrialState
+
+    from harness.stopping import shielded
+
+    with shielded():
+        trial = study.get_trials(deepcopy=False)[number]
+        if trial.state == TrialState.FAIL:
+            RetryHeartbeatStaleTrialCallback(max_retry=None)(study, trial)
 
 
 def _short(value) -> str:
