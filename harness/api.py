@@ -203,7 +203,7 @@ def study(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
-    """Run the suite's [study] (its workers are ``python -m harness.study.worker`` processes)."""
+    """Run the suite's [study] (its workers are ``python -m harness.study`` processes)."""
     from harness.runner import results_root
 
     try:

@@ -16,7 +16,7 @@ direction is the metric's ``higher_is_better``), the search space over variant a
 - Pruning is fed by the evaluation ticks: step = seed index × ticks + tick.
 
 Files: ``storage`` (where a study lives), ``space`` (what it searches), ``worker`` (one worker
-process, ``python -m harness.study.worker``), ``run`` (the study command), ``protocol``
+process, ``python -m harness.study``), ``run`` (the study command), ``protocol``
 (compare_gan's wide/narrow/final phases), ``outputs`` (best configuration, plots).
 """
 

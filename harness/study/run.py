@@ -140,7 +140,7 @@ def _spawn_workers(suite_path, phase, results, storage_url, parent, workers, dev
             "deadline": deadline,
             "name": phase.name,
         }
-        command = [sys.executable, "-m", "harness.study.worker", json.dumps(job)]
+        command = [sys.executable, "-m", "harness.study", json.dumps(job)]
         processes.append(subprocess.Popen(command, env=env))
     try:
         codes = [process.wait() for process in processes]

@@ -1,7 +1,7 @@
 """One study worker: asks Optuna for trials under a lock until the study has its size, runs
 each trial's cells through the runner, retries trials whose worker died.
 
-``python -m harness.study.worker JOB`` starts one (the study command spawns them).
+``python -m harness.study JOB`` starts one (the study command spawns them).
 """
 
 from __future__ import annotations
@@ -359,7 +359,7 @@ def _short(value) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """One worker of a running study: ``python -m harness.study.worker JOB`` where JOB is the
+    """One worker of a running study: ``python -m harness.study JOB`` where JOB is the
     JSON the study command writes (suite path, storage, results, device, parent run, phase,
     worker index, deadline)."""
     import json
@@ -384,7 +384,3 @@ def main(argv: list[str] | None = None) -> int:
     )
     worker.work(job["deadline"])
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
