@@ -227,13 +227,28 @@ def test_a_killed_worker_is_retried_and_the_study_reaches_its_size(tmp_path):
     assert len(expected) == 5
 
 
-def test_a_study_stopped_by_sigterm_resumes_its_interrupted_trial_on_re_run(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_study_stopped_by_sigterm_resumes_its_interrupted_trial_on_re_run(tmp_path, workers):
     """SIGTERM fails the running trial; it must be queued again (not counted as a failure of
-    the study's size), and the re-run resumes it from its checkpoint with its parameters."""
+    the study's size), and the re-run resumes it from its checkpoint with its parameters.
+    Started as nohup starts it, SIGINT ignored: with 2 workers that ignored SIGINT too, the
+    study command once forwarded its stop as SIGINT and waited on them for ever."""
+    import sys
+
+    from conftest import REPO, clean_env
+
     suite = tmp_path / "st.toml"
     suite.write_text(study_suite(trials=2, budget="kimg = 2\nticks = 4"))
     results = tmp_path / "results"
-    process = spawn_cli("study", suite, results=results)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "study", str(suite), "--workers", str(workers)],
+        cwd=REPO,
+        env=clean_env(results),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     trials_dir = results / "studies" / "st" / "trials"
     deadline = time.time() + 240
     while time.time() < deadline:  # stop once trial 0 has a checkpoint and still runs
@@ -261,8 +276,11 @@ def test_a_study_stopped_by_sigterm_resumes_its_interrupted_trial_on_re_run(tmp_
     retry = next(t for t in trials if t.system_attrs.get("failed_trial") == 0)
     assert retry.state == TrialState.COMPLETE and retry.params == trials[0].params
     assert retry.user_attrs.get("resumed") is True
-    assert len([t for t in trials if t.number != 0]) == 2  # the retry took trial 0's place
-    assert all(t.state == TrialState.COMPLETE for t in trials if t.number != 0)
+    retried = {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
+    assert {t.number for t in trials if t.state == TrialState.FAIL} == retried  # all stopped ones
+    counted = [t for t in trials if t.number not in retried]
+    assert len(counted) == 2  # each retry took its stopped trial's place
+    assert all(t.state == TrialState.COMPLETE for t in counted)
 
 
 def test_the_compare_gan_protocol_runs_wide_narrow_then_top_k_over_seeds(tmp_path):

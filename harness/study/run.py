@@ -145,9 +145,12 @@ def _spawn_workers(suite_path, phase, results, storage_url, parent, workers, dev
     try:
         codes = [process.wait() for process in processes]
     except BaseException:
+        # SIGTERM, not SIGINT: a command started in the background (nohup, a script's `&`,
+        # some schedulers) runs with SIGINT ignored, inherited by its workers, which then
+        # never stopped while this process waited on them.
         for process in processes:
             with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGINT)
+                process.send_signal(signal.SIGTERM)
         for process in processes:
             process.wait()
         raise

@@ -363,9 +363,17 @@ def main(argv: list[str] | None = None) -> int:
     JSON the study command writes (suite path, storage, results, device, parent run, phase,
     worker index, deadline)."""
     import json
+    import signal
 
     from harness.config import load_suite
+    from harness.stopping import Terminated, raise_on_sigterm
     from harness.study.protocol import narrow_phase, wide_phase
+
+    # The study command forwards its stop (Ctrl-C or SIGTERM) to its workers as one SIGTERM;
+    # they ignore the terminal's own Ctrl-C, which would otherwise arrive as well and break
+    # into the clean-up the first signal started.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise_on_sigterm()  # a stop fails the running trial, queues it again, closes its run
 
     job = json.loads((argv if argv is not None else sys.argv[1:])[0])
     suite = load_suite(job["suite"])
@@ -382,5 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         job["index"],
         sys.stderr,
     )
-    worker.work(job["deadline"])
+    try:
+        worker.work(job["deadline"])
+    except Terminated:
+        return 143
     return 0
