@@ -57,6 +57,23 @@ def mlflow_runs(results: Path, experiment: str = "ganbench/st"):
     return client.search_runs([found.experiment_id], max_results=5000)
 
 
+def wait_for_a_checkpoint(process, results: Path, trial: int, timeout: float = 240) -> None:
+    """Return once ``trial`` has written a checkpoint and is still running (fails if it never
+    does, killing ``process``)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        checkpoints = list(
+            (results / "studies" / "st" / "trials" / f"{trial:04d}").glob("*/checkpoint.pt")
+        )
+        if checkpoints:
+            state = json.loads((checkpoints[0].parent / "state.json").read_text() or "{}")
+            if state.get("status") == "running":
+                return
+        time.sleep(0.05)
+    process.kill()
+    pytest.fail(f"trial {trial} never started")
+
+
 @pytest.mark.parametrize(
     ("space", "message"),
     [
@@ -190,19 +207,7 @@ def test_a_killed_worker_is_retried_and_the_study_reaches_its_size(tmp_path):
     )
     results = tmp_path / "results"
     process = spawn_cli("study", suite, results=results)
-    trials_dir = results / "studies" / "st" / "trials"
-    deadline = time.time() + 240
-    # Kill once trial 1 has written a checkpoint and is still running.
-    while time.time() < deadline:
-        checkpoints = list((trials_dir / "0001").glob("*/checkpoint.pt"))
-        if checkpoints:
-            state = json.loads((checkpoints[0].parent / "state.json").read_text() or "{}")
-            if state.get("status") == "running":
-                break
-        time.sleep(0.05)
-    else:
-        process.kill()
-        pytest.fail("trial 1 never started")
+    wait_for_a_checkpoint(process, results, trial=1)  # then kill it while it runs
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
@@ -249,18 +254,7 @@ def test_a_study_stopped_by_sigterm_resumes_its_interrupted_trial_on_re_run(tmp_
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
-    trials_dir = results / "studies" / "st" / "trials"
-    deadline = time.time() + 240
-    while time.time() < deadline:  # stop once trial 0 has a checkpoint and still runs
-        checkpoints = list((trials_dir / "0000").glob("*/checkpoint.pt"))
-        if checkpoints:
-            state = json.loads((checkpoints[0].parent / "state.json").read_text() or "{}")
-            if state.get("status") == "running":
-                break
-        time.sleep(0.05)
-    else:
-        process.kill()
-        pytest.fail("trial 0 never started")
+    wait_for_a_checkpoint(process, results, trial=0)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) != 0
     from optuna.trial import TrialState
