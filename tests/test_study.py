@@ -243,7 +243,7 @@ def test_a_study_stopped_by_sigterm_resumes_its_interrupted_trial_on_re_run(tmp_
     from conftest import REPO, clean_env
 
     suite = tmp_path / "st.toml"
-    suite.write_text(study_suite(trials=2, budget="kimg = 2\nticks = 4"))
+    suite.write_text(study_suite(trials=2, budget="kimg = 4\nticks = 8"))
     results = tmp_path / "results"
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", "study", str(suite), "--workers", str(workers)],
@@ -269,7 +269,9 @@ def test_a_study_stopped_by_sigterm_resumes_its_interrupted_trial_on_re_run(tmp_
     trials = optuna_trials(results)
     retry = next(t for t in trials if t.system_attrs.get("failed_trial") == 0)
     assert retry.state == TrialState.COMPLETE and retry.params == trials[0].params
-    assert retry.user_attrs.get("resumed") is True
+    # Resumed from its checkpoint, or (when the stop came after its training had ended, in
+    # the trial's bookkeeping) the finished cell taken as it is: never trained again.
+    assert retry.user_attrs.get("resumed") is True or retry.user_attrs["seconds"] < 1
     retried = {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
     assert {t.number for t in trials if t.state == TrialState.FAIL} == retried  # all stopped ones
     counted = [t for t in trials if t.number not in retried]
