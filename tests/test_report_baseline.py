@@ -91,3 +91,21 @@ def test_on_real_text_quality_is_bleu5_where_higher_is_better():
     verdicts = table.set_index("variant")["against the frontier"]
     assert verdicts["better"] == "beyond MLE's frontier by 0.150 nats held out"
     assert verdicts["worse"].startswith("inside MLE's frontier: MLE at T=1 is better on both")
+
+
+def test_a_model_sharper_than_the_sweep_is_placed_only_when_it_beats_the_sharpest_point():
+    # MLE's sharpest swept point: T=0.7 at (4.0, 5.4); these GANs have lower NLL-oracle still
+    gans = [run("unplaced", "leakgan", s, 3.8, 5.6) for s in (0, 1, 2)]
+    gans += [run("dominant", "seqgan", s, 3.8, 5.2) for s in (0, 1, 2)]
+    gans += [run("diverse", "textgan", s, 6.2, 4.8) for s in (0, 1, 2)]  # past T=1, as held out
+    ((_, table),) = against_mle(frame(*gans))
+    verdicts = table.set_index("variant")["against the frontier"]
+    assert verdicts["unplaced"] == (
+        "not placed: higher quality than MLE's sharpest swept point (T=0.7: 4.000) but worse "
+        "held out (+0.200); sweep lower temperatures"
+    )
+    assert verdicts["dominant"] == (
+        "beyond MLE's frontier: better on both than MLE at its sharpest swept T=0.7 "
+        "(-0.200, -0.200)"
+    )
+    assert verdicts["diverse"] == "not beaten by MLE at any swept temperature"

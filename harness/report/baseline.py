@@ -12,7 +12,10 @@ sweeps temperatures (``evaluation.temperatures``), MLE's points (mean over seeds
 1 included) make a frontier, and each GAN's mean is read against it: the held-out NLL MLE has
 at the GAN's quality (linear between the two neighbouring temperatures) and the
 temperature that gets there. Below that held-out NLL the GAN is beyond the frontier; above,
-it is inside it, i.e. colder MLE does better on both; outside the swept range no verdict.
+it is inside it, i.e. colder MLE does better on both. Outside the swept range: a model
+better on both than MLE's sharpest swept point is beyond the frontier; one with higher quality
+but worse held-out NLL is "not placed" (sweep lower temperatures: colder MLE may beat it); one
+whose held-out NLL no swept MLE point beats is "not beaten by MLE at any swept temperature".
 """
 
 from __future__ import annotations
@@ -136,6 +139,23 @@ def _verdict(quality: float, coverage: float, points: pd.DataFrame, sign: int) -
     if len(points) < 2:
         return where, "no temperature sweep to compare with"
     if found is None:
+        front = efficient(points)
+        sharpest = front.iloc[0]
+        if sign * quality < sharpest.loss and coverage <= sharpest.coverage:
+            return where, (
+                f"beyond MLE's frontier: better on both than MLE at its sharpest swept "
+                f"T={sharpest.temperature:g} ({quality - sharpest.quality:+.3f}, "
+                f"{coverage - sharpest.coverage:+.3f})"
+            )
+        if sign * quality < sharpest.loss:
+            # Lowering T trades held-out NLL for quality along MLE's curve, past the sweep's
+            # end too: a model there is unplaced, not unbeaten (measured on the oracle tier:
+            # LeakGAN at lr 1e-3, 4.57 / 5.57, against MLE at T = 0.6, 4.26 / 5.47).
+            return where, (
+                f"not placed: higher quality than MLE's sharpest swept point "
+                f"(T={sharpest.temperature:g}: {_fmt(sharpest.quality)}) but worse held out "
+                f"({coverage - sharpest.coverage:+.3f}); sweep lower temperatures"
+            )
         return where, "not beaten by MLE at any swept temperature"
     gap = coverage - found[1]
     if gap < 0:
