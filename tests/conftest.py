@@ -130,8 +130,12 @@ def run_cli(*args, results: Path | None = None, cwd: Path = REPO, timeout: int =
     )
 
 
-def spawn_cli(*args, results: Path):
-    """``python -m harness ARGS`` in the background, in its own process group (to be killed)."""
+def spawn_cli(*args, results: Path, ignore_sigint: bool = False):
+    """``python -m harness ARGS`` in the background, in its own process group (to be killed);
+    with ``ignore_sigint``, started as nohup or a script's ``&`` start it (SIGINT ignored,
+    inherited by what it spawns)."""
+    import signal
+
     return subprocess.Popen(
         [sys.executable, "-m", "harness", *map(str, args)],
         cwd=REPO,
@@ -139,6 +143,9 @@ def spawn_cli(*args, results: Path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if ignore_sigint
+        else None,
     )
 
 

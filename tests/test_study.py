@@ -238,22 +238,10 @@ def test_a_study_stopped_by_sigterm_resumes_its_interrupted_trial_on_re_run(tmp_
     the study's size), and the re-run resumes it from its checkpoint with its parameters.
     Started as nohup starts it, SIGINT ignored: with 2 workers that ignored SIGINT too, the
     study command once forwarded its stop as SIGINT and waited on them for ever."""
-    import sys
-
-    from conftest import REPO, clean_env
-
     suite = tmp_path / "st.toml"
     suite.write_text(study_suite(trials=2, budget="kimg = 4\nticks = 8"))
     results = tmp_path / "results"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness", "study", str(suite), "--workers", str(workers)],
-        cwd=REPO,
-        env=clean_env(results),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )
+    process = spawn_cli("study", suite, "--workers", workers, results=results, ignore_sigint=True)
     wait_for_a_checkpoint(process, results, trial=0)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) != 0
