@@ -13,13 +13,27 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+_OWN_CACHE: list[str] = []
+
+
 def pytest_configure(config):
-    """One classifier/reference cache for the whole session (the CLI subprocesses included),
-    so the digits classifier is trained once per test run."""
+    """One classifier/reference cache for the whole session (the CLI subprocesses and xdist
+    workers inherit it), so the digits classifier is trained once per test run."""
     if "GANBENCH_CACHE" not in os.environ:
         import tempfile
 
         os.environ["GANBENCH_CACHE"] = tempfile.mkdtemp(prefix="ganbench-cache-")
+        _OWN_CACHE.append(os.environ["GANBENCH_CACHE"])
+
+
+def pytest_unconfigure(config):
+    """The process that made the session cache removes it (about 250 MB per run otherwise)."""
+    import shutil
+
+    for path in _OWN_CACHE:
+        shutil.rmtree(path, ignore_errors=True)
+        os.environ.pop("GANBENCH_CACHE", None)
+    _OWN_CACHE.clear()
 
 
 TIMING_KEYS = {"wall_seconds", "sec_per_kimg", "eval_seconds", "eval_share"}
