@@ -87,6 +87,28 @@ def test_a_pack_is_m_different_latents_and_m_different_real_examples(tmp_path):
     assert trainer.total == -(-trainer.cell.budget.kimg * 1000 // (m * batch))
 
 
+def test_pacgans_2d_nets_start_from_the_papers_init(tmp_path):
+    """PacGAN's code draws every weight from N(0, 0.02²) with zero biases, and G's hidden layers
+    have no bias (batch norm's shift replaces it); PyTorch's default init is uniform with a
+    bound of 1/sqrt(fan_in), which for D's 1,000-wide maxout layers is 0.07."""
+    trainer = build(make_cell("gan_pacgan2d", "grid25", POINTS, pack=4), tmp_path)
+    linears = [
+        (name, m)
+        for net in (trainer.recipe.G, trainer.recipe.D)
+        for name, m in net.named_modules()
+        if isinstance(m, torch.nn.Linear)
+    ]
+    assert len(linears) == 5 + 4  # G: 4 hidden + output; D: 3 maxout + output
+    for name, layer in linears:
+        if layer.weight.numel() >= 400:  # enough draws to read the spread
+            assert abs(layer.weight.std().item() - 0.02) < 0.004, name
+        assert layer.weight.abs().max().item() < 0.02 * 7, name
+    G_linears = [m for m in trainer.recipe.G.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.bias is None for m in G_linears] == [True] * 4 + [False]
+    biases = [m.bias for _, m in linears if m.bias is not None]
+    assert all(torch.count_nonzero(b) == 0 for b in biases)
+
+
 def test_pack_batch_groups_consecutive_samples():
     x = torch.arange(12.0).view(6, 2)
     packed = pack_batch(x, 3)

@@ -40,7 +40,7 @@ ARCHITECTURES.register(
     doc="PacGAN's 2-D nets: MLP G with batch norm, maxout D of 5 pieces (Lin et al. 2018).",
     kinds=("points",),
     conditional=False,
-    version=1,
+    version=2,  # 2: the paper's init (N(0, 0.02²) weights, zero biases), no bias in G's hidden layers
 )
 ARCHITECTURES.register(
     "unet",

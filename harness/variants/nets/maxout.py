@@ -8,6 +8,10 @@ and a maxout D.
   sample (``pack`` points side by side), so only its first layer widens with ``pack``. The
   normalisation axis acts on D's hidden maxout layers (never the input layer) or wraps every
   layer (spectral).
+- Initialisation as in the paper's code (fjxmlzn/PacGAN ``weights_init_std = 0.02``,
+  ``biases_init = 0``): every weight of G and D drawn from N(0, 0.02²), every bias 0, batch
+  norm's scale 1 and shift 0; G's hidden linear layers have no bias (``use_bias=False``:
+  batch norm's shift takes its place), its output layer has one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,16 @@ from harness.variants.nets.common import d_layer, d_norm
 
 MAXOUT_PIECES = 5
 D_DEPTH = 3  # maxout layers in the paper's D
+INIT_STD = 0.02  # the paper's code: IsotropicGaussian(0.02) for every weight, biases 0
+
+
+def paper_linear(in_features: int, out_features: int, bias: bool = True) -> nn.Linear:
+    """A linear layer initialised as PacGAN's code does: weights N(0, 0.02²), bias 0."""
+    layer = nn.Linear(in_features, out_features, bias=bias)
+    nn.init.normal_(layer.weight, 0.0, INIT_STD)
+    if bias:
+        nn.init.zeros_(layer.bias)
+    return layer
 
 
 class Maxout(nn.Module):
@@ -29,7 +43,7 @@ class Maxout(nn.Module):
     def __init__(self, in_features: int, units: int, pieces: int, normalization: str) -> None:
         super().__init__()
         self.units, self.pieces = units, pieces
-        self.linear = d_layer(nn.Linear(in_features, units * pieces), normalization)
+        self.linear = d_layer(paper_linear(in_features, units * pieces), normalization)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x).view(len(x), self.units, self.pieces).amax(dim=2)
@@ -41,9 +55,9 @@ class BatchNormMLPGenerator(nn.Module):
         self.out_shape = tuple(out_shape)
         layers, features = [], latent_dim
         for _ in range(depth):
-            layers += [nn.Linear(features, width), nn.BatchNorm1d(width), nn.ReLU()]
+            layers += [paper_linear(features, width, bias=False), nn.BatchNorm1d(width), nn.ReLU()]
             features = width
-        layers.append(nn.Linear(features, math.prod(self.out_shape)))
+        layers.append(paper_linear(features, math.prod(self.out_shape)))
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -60,7 +74,7 @@ class MaxoutDiscriminator(nn.Module):
                 nn.Identity() if index == 0 else d_norm(normalization, units, conv=False),
             ]
             features = units
-        layers.append(d_layer(nn.Linear(features, 1), normalization))
+        layers.append(d_layer(paper_linear(features, 1), normalization))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
