@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import stopping
 from harness.stopping import Terminated, raise_on_sigterm
 
 PARENT_POLL_S = 1.0  # how often a worker checks that its driver is alive
@@ -280,7 +281,10 @@ def _worker_run(context: Context, job: Job):
         )
     finally:
         _WORKER["busy"] = False
-        if _WORKER.get("orphaned"):  # the cell's run is closed; nobody waits for the result
+        # The cell's run is closed. An orphan has nobody waiting for the result; a worker
+        # told to stop must not go on to the jobs already queued for it (the pool hands a
+        # worker its next job whatever the last one raised, and the driver would wait for it).
+        if _WORKER.get("orphaned") or stopping.requested():
             os._exit(143)
     tracker.unsent()  # try to send a journal now; the driver sends what is left at the end
     return result

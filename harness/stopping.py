@@ -54,6 +54,11 @@ def _stop(signum: int) -> None:
     raise Terminated("terminated by signal 15")
 
 
+def requested() -> bool:
+    """Whether this process has begun stopping on a SIGTERM."""
+    return bool(_STATE.get("stopping"))
+
+
 @contextlib.contextmanager
 def shielded():
     """Hold SIGTERM off for the duration of the block (a store call), then act on it. Only

@@ -305,8 +305,8 @@ def test_a_full_disk_is_one_line_and_the_rerun_resumes(write_suite, tmp_path):
 
 
 def _workers_running_cells(path, results, stop_signal):
-    """Start `ganbench run --workers 2` on two cells, wait until both are training, send the
-    driver ``stop_signal``; return the process and the pids holding the cells' claims."""
+    """Start `ganbench run --workers 2`, wait until two cells are training, send the driver
+    ``stop_signal``; return the process and the pids holding those cells' claims."""
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", "run", str(path), "--workers", "2"],
         cwd=REPO,
@@ -316,12 +316,17 @@ def _workers_running_cells(path, results, stop_signal):
         text=True,
     )
     run_dirs = [run_dir_of(cell, results) for cell in expand(load_suite(path))]
+
+    def training():
+        return [
+            d for d in run_dirs if read_state(d).get("status") == "running" and claims.read_claim(d)
+        ]
+
     deadline = time.time() + 120
-    while time.time() < deadline and not all(
-        read_state(d).get("status") == "running" and claims.read_claim(d) for d in run_dirs
-    ):
+    while time.time() < deadline and len(training()) < 2:
         time.sleep(0.05)
-    holders = [claims.read_claim(d)["pid"] for d in run_dirs]
+    holders = [claims.read_claim(d)["pid"] for d in training()]
+    assert len(holders) == 2
     assert process.pid not in holders  # the workers hold them
     process.send_signal(stop_signal)
     return process, holders
@@ -364,6 +369,20 @@ def test_sigterm_to_the_driver_stops_its_workers_and_closes_their_runs(write_sui
     assert "Traceback" not in err, err
     assert _gone(workers, within=10)
     assert _cell_statuses(results) == [("KILLED", "interrupted")] * 2
+
+
+def test_sigterm_with_cells_still_queued_stops_without_starting_them(write_suite, tmp_path):
+    """The pool had already handed each worker its next job: a worker that went on to it
+    after closing its cell kept the driver waiting for two more whole cells."""
+    path = write_suite(suite_text(name="cc", seeds="[0, 1, 2, 3]", budget="kimg = 200\nticks = 4"))
+    results = tmp_path / "results"
+    process, workers = _workers_running_cells(path, results, signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert _gone(workers, within=10)
+    assert _cell_statuses(results) == [("KILLED", "interrupted")] * 2  # the two queued: no run
+    run_dirs = [run_dir_of(cell, results) for cell in expand(load_suite(path))]
+    assert sum(read_state(d) == {} for d in run_dirs) == 2  # never started: no state either
 
 
 @pytest.mark.slow  # ~40 s: the workers' own watchdog, which polls once a second
