@@ -374,7 +374,10 @@ def test_sigterm_to_the_driver_stops_its_workers_and_closes_their_runs(write_sui
 def test_sigterm_with_cells_still_queued_stops_without_starting_them(write_suite, tmp_path):
     """The pool had already handed each worker its next job: a worker that went on to it
     after closing its cell kept the driver waiting for two more whole cells."""
-    path = write_suite(suite_text(name="cc", seeds="[0, 1, 2, 3]", budget="kimg = 200\nticks = 4"))
+    # A long budget: a cell that finished before the signal would let its worker start a
+    # queued one legitimately (seen once under load with 200 kimg).
+    budget = "kimg = 5000\nticks = 4"
+    path = write_suite(suite_text(name="cc", seeds="[0, 1, 2, 3]", budget=budget))
     results = tmp_path / "results"
     process, workers = _workers_running_cells(path, results, signal.SIGTERM)
     _, err = process.communicate(timeout=60)
