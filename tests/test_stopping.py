@@ -118,3 +118,45 @@ except Terminated:
 
 def test_a_sigterm_during_an_optuna_storage_call_lets_the_call_finish(tmp_path):
     assert _python(OPTUNA, str(tmp_path / "optuna.db")) == "True ['s']"
+
+
+# The garbage collector runs a weakref callback; the SIGTERM's handler runs inside it, where
+# Python drops exceptions ("Exception ignored in ...") instead of propagating them.
+IN_CALLBACK = """
+import os, signal, time, weakref
+from harness.stopping import Terminated, raise_on_sigterm
+
+raise_on_sigterm()
+
+class Thing:
+    pass
+
+def callback(ref):
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(1000):  # the handler runs in here
+        pass
+
+thing = Thing()
+ref = weakref.ref(thing, callback)
+try:
+    del thing
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        time.sleep(0.01)
+    print("not stopped")
+except Terminated:
+    print("terminated")
+"""
+
+
+def test_a_sigterm_whose_exception_python_drops_in_a_gc_callback_still_stops_the_process():
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(IN_CALLBACK)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "terminated"
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
